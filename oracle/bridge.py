@@ -1,0 +1,144 @@
+"""From one drawn example to torch tensors and JAX arrays, and the scopes they run in.
+
+* :func:`precision_scope` is the only place that touches framework settings: JAX's x64
+  mode for float64 work, matmul precision "highest", and torch's TF32 switches on
+  CUDA. Each is restored on exit, so a user's global settings never change outside
+  the oracle's own calls.
+* :func:`to_torch` and :func:`to_jax` make the two sides' arguments. Float values are
+  cast to the dtype under test (never silently changed after that); integer tensors
+  are int64 for torch and, in JAX's 32-bit mode, int32 (JAX has no int64 there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import torch
+
+from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+
+__all__ = [
+    "DTYPES",
+    "precision_scope",
+    "to_torch",
+    "to_jax",
+    "jax_device",
+    "available_devices",
+    "normalize_dtypes",
+    "normalize_devices",
+]
+
+DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
+
+
+def normalize_dtypes(dtypes: Any) -> tuple[str, ...]:
+    if isinstance(dtypes, str):
+        dtypes = (dtypes,)
+    out = []
+    for d in dtypes:
+        name = str(d).replace("torch.", "")
+        if name not in DTYPES:
+            raise ValueError(f"dtypes: unknown dtype {d!r}; expected 'float32' or 'float64'")
+        out.append(name)
+    if not out:
+        raise ValueError("dtypes: expected at least one of 'float32', 'float64'")
+    return tuple(dict.fromkeys(out))
+
+
+def _jax_has_gpu() -> bool:
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
+def available_devices() -> tuple[str, ...]:
+    """"cpu", plus "cuda" when both torch and JAX see a GPU."""
+    return ("cpu", "cuda") if torch.cuda.is_available() and _jax_has_gpu() else ("cpu",)
+
+
+def normalize_devices(devices: Any) -> tuple[str, ...]:
+    if devices is None:
+        return available_devices()
+    if isinstance(devices, str):
+        devices = (devices,)
+    out = []
+    for d in devices:
+        name = str(d)
+        if name not in ("cpu", "cuda"):
+            raise ValueError(f"devices: unknown device {d!r}; expected 'cpu' or 'cuda'")
+        if name == "cuda" and name not in available_devices():
+            raise ValueError(
+                "devices: 'cuda' was asked for, but "
+                + ("torch sees no GPU" if not torch.cuda.is_available() else "JAX sees no GPU (install a CUDA jaxlib)")
+                + "; pass devices=None to check on every device present"
+            )
+        out.append(name)
+    if not out:
+        raise ValueError("devices: expected at least one of 'cpu', 'cuda'")
+    return tuple(dict.fromkeys(out))
+
+
+def jax_device(device: str) -> Any:
+    return jax.devices("gpu")[0] if device == "cuda" else jax.devices("cpu")[0]
+
+
+@contextlib.contextmanager
+def precision_scope(dtype: str, device: str) -> Iterator[None]:
+    """JAX x64 for float64 only, full-precision matmuls on both sides, all restored."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(jax.enable_x64(dtype == "float64"))
+        stack.enter_context(jax.default_matmul_precision("highest"))
+        if device == "cuda":
+            saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+            stack.callback(_restore_tf32, saved)
+        yield
+
+
+def _restore_tf32(saved: tuple[bool, bool]) -> None:
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _is_float_spec(spec: Any) -> bool:
+    return isinstance(spec, (TensorSpec, ChoiceSpec))
+
+
+def to_torch(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: str) -> list[Any]:
+    """Torch arguments: floats in ``dtype`` (requires_grad per spec), int64 for integers."""
+    tdtype = DTYPES[dtype][1]
+    out = []
+    for value, spec in zip(values, specs, strict=True):
+        if _is_float_spec(spec):
+            t = torch.tensor(value, dtype=tdtype, device=device)
+            out.append(t.requires_grad_(spec.grad))
+        elif isinstance(spec, IntegersSpec):
+            out.append(torch.tensor(value, dtype=torch.int64, device=device))
+        else:
+            out.append(value)
+    return out
+
+
+def to_jax(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: str) -> list[Any]:
+    """JAX arrays for the array arguments (call inside :func:`precision_scope`)."""
+    np_dtype = DTYPES[dtype][0]
+    dev = jax_device(device)
+    out = []
+    for value, spec in zip(values, specs, strict=True):
+        if _is_float_spec(spec):
+            out.append(jax.device_put(np.asarray(value, dtype=np_dtype), dev))
+        elif isinstance(spec, IntegersSpec):
+            idtype = np.int64 if dtype == "float64" else np.int32
+            out.append(jax.device_put(np.asarray(value).astype(idtype), dev))
+        else:
+            out.append(value)
+    return out
+
+
+def torch_to_numpy(t: Any) -> np.ndarray:
+    return t.detach().cpu().resolve_conj().resolve_neg().numpy()

@@ -1,0 +1,189 @@
+"""Reproducers: a self-contained Python snippet per finding that replays it.
+
+The snippet rebuilds the exact shrunk example (arrays as base64 ``.npy``, Python floats
+via ``float.fromhex``; never pickle), the same cotangents, calls the PyTorch backward and
+``jax.vjp`` of the twin, and prints both gradients and their difference. It needs
+torch, jax and numpy, and the two functions: imported from their module, or looked
+up in ``oracle.registry()`` for registered pairs.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+
+__all__ = ["example_dict", "reproducer", "function_source", "encode_array", "decode_array"]
+
+
+def encode_array(a: np.ndarray) -> str:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+
+
+def _kind(spec: Any) -> str:
+    if isinstance(spec, (TensorSpec, ChoiceSpec)):
+        return "diff" if spec.grad else "float"
+    if isinstance(spec, IntegersSpec):
+        return "int"
+    return "value"
+
+
+def example_dict(ex: Any, specs: Sequence[Any]) -> dict[str, Any]:
+    """The shrunk example as plain data: dims, argument values, cotangent seed."""
+    args = [np.array(v) if isinstance(v, np.ndarray) else v for v in ex.values]
+    return {"dims": dict(ex.dims), "args": args, "kinds": [_kind(s) for s in specs],
+            "cotangent_seed": ex.cotangent_seed}
+
+
+def function_source(fn: Callable, var: str) -> str | None:
+    """Python lines that bind ``var`` to ``fn`` by import, or None if it can't be."""
+    obj, attr = fn, ""
+    if inspect.ismethod(fn) and isinstance(fn.__self__, type):  # MyFunction.apply
+        obj, attr = fn.__self__, "." + fn.__name__
+    mod = getattr(obj, "__module__", None)
+    qual = getattr(obj, "__qualname__", None)
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    top = qual.split(".")[0]
+    return f"from {mod} import {top}\n{var} = {qual}{attr}"
+
+
+def _literal(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return f'_array("{encode_array(v)}")'
+    if isinstance(v, float):
+        return f"float.fromhex({v.hex()!r})"
+    if v is None or isinstance(v, (bool, int, str)):
+        return repr(v)
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(_literal(x) for x in v)
+        return f"({inner},)" if isinstance(v, tuple) else f"[{inner}]"
+    return repr(v)
+
+
+def _bindings(fn_refs: dict[str, Any]) -> str:
+    if fn_refs.get("registry"):
+        module = fn_refs["module"]
+        return (
+            f"import oracle\nimport {module}  # registers the pair\n"
+            f"_pair = oracle.registry()[{fn_refs['registry']!r}]\n"
+            "torch_fn, jax_fn = _pair.torch_fn, _pair.jax_fn"
+        )
+    lines = []
+    for var in ("torch_fn", "jax_fn"):
+        src = fn_refs.get(var)
+        if src is None:
+            lines.append(f"{var} = None  # could not be imported (a lambda or local function): define it here")
+        else:
+            lines.append(src)
+    return "\n".join(lines)
+
+
+_BODY = '''
+def _array(b64):
+    return np.load(io.BytesIO(base64.b64decode(b64)), allow_pickle=False)
+
+
+DTYPE = {dtype!r}
+DEVICE = {device!r}
+ARGS = [{args}]
+KINDS = {kinds!r}  # diff: differentiated float tensor; float/int: other tensors; value: as-is
+COTANGENTS = [{cots}]  # one per output, None for non-floating ones
+
+tdtype = getattr(torch, DTYPE)
+targs = []
+for a, kind in zip(ARGS, KINDS):
+    if kind in ("diff", "float"):
+        targs.append(torch.tensor(a, dtype=tdtype, device=DEVICE, requires_grad=kind == "diff"))
+    elif kind == "int":
+        targs.append(torch.tensor(a, dtype=torch.int64, device=DEVICE))
+    else:
+        targs.append(a)
+diff_idx = [i for i, k in enumerate(KINDS) if k == "diff"]
+
+
+def _leaves(out):
+    if isinstance(out, (tuple, list)):
+        return [leaf for o in out for leaf in _leaves(o)]
+    return [out]
+
+
+tout = _leaves(torch_fn(*targs))
+pairs = [(o, torch.as_tensor(c, dtype=o.dtype, device=DEVICE))
+         for o, c in zip(tout, COTANGENTS) if c is not None and getattr(o, "requires_grad", False)]
+if pairs:
+    tgrads = torch.autograd.grad([p[0] for p in pairs], [targs[i] for i in diff_idx],
+                                 [p[1] for p in pairs], allow_unused=True)
+else:
+    tgrads = [None] * len(diff_idx)  # no output carries a gradient: the graph is cut
+
+with jax.enable_x64(DTYPE == "float64"):
+    jdev = jax.devices("gpu" if DEVICE == "cuda" else "cpu")[0]
+    jargs = []
+    for a, kind in zip(ARGS, KINDS):
+        if kind in ("diff", "float"):
+            jargs.append(jax.device_put(np.asarray(a, dtype=DTYPE), jdev))
+        elif kind == "int":
+            jargs.append(jax.device_put(np.asarray(a, dtype="int64" if DTYPE == "float64" else "int32"), jdev))
+        else:
+            jargs.append(a)
+
+    def f(*d):
+        a = list(jargs)
+        for i, x in zip(diff_idx, d):
+            a[i] = x
+        return jax_fn(*a)
+
+    jout, pull = jax.vjp(f, *[jargs[i] for i in diff_idx])
+    jleaves, tree = jax.tree_util.tree_flatten(jout)
+    cts = [np.zeros(l.shape, jax.dtypes.float0) if c is None else jnp.asarray(c, dtype=l.dtype)
+           for c, l in zip(COTANGENTS, jleaves)]
+    jgrads = [np.asarray(g) for g in pull(jax.tree_util.tree_unflatten(tree, cts))]
+
+np.set_printoptions(precision=8, linewidth=100)
+for n, (o, l) in enumerate(zip(tout, jleaves)):
+    o = np.asarray(o.detach().cpu()) if isinstance(o, torch.Tensor) else np.asarray(o)
+    print(f"output {{n}}: max |torch - twin| =", np.max(np.abs(o.astype("float64") - np.asarray(l, "float64")), initial=0.0))
+for i, tg, jg in zip(diff_idx, tgrads, jgrads):
+    print(f"gradient of argument {{i}}")
+    if tg is None:
+        print("  torch: None (no gradient reaches this input)")
+        print("  twin: ", jg)
+        continue
+    tg = tg.detach().cpu().numpy()
+    print("  torch:     ", tg)
+    print("  twin:      ", jg)
+    print("  difference:", tg - jg)
+    print("  max |difference|:", np.max(np.abs(tg.astype("float64") - jg.astype("float64")), initial=0.0))
+'''
+
+
+def reproducer(finding: Any, info: dict[str, Any], fn_refs: dict[str, Any], specs: Sequence[Any],
+               cotangents: Sequence[np.ndarray | None]) -> str:
+    head = (
+        f"# oracle reproducer: {finding.name or 'pair'}: {finding.check}"
+        + (f" of argument {finding.argument}" if finding.argument is not None else "")
+        + f" ({finding.dtype}, {finding.device}), blame={finding.blame}, diagnosis={finding.diagnosis}\n"
+        + "".join(f"# {line}\n" for line in finding.detail.splitlines())
+        + "import base64\nimport io\n\nimport jax\nimport jax.numpy as jnp\nimport numpy as np\nimport torch\n\n"
+    )
+    body = _BODY.format(
+        dtype=finding.dtype,
+        device=finding.device,
+        args=", ".join(_literal(a) for a in info["args"]),
+        kinds=info["kinds"],
+        cots=", ".join(_literal(c) for c in cotangents),
+    )
+    return head + _bindings(fn_refs) + "\n" + body

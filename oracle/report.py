@@ -1,0 +1,272 @@
+"""Report and Divergence: what the oracle found, as text, as JSON and as a picture.
+
+Messages read like ``torch.testing.assert_close``'s (what was compared, mismatched
+elements, greatest absolute and relative difference with the allowed amount), with a
+``[oracle]`` prefix and what only the oracle knows: argument, dtype, device, blame,
+diagnosis, the shrunk example and how to replay it. Nothing here imports torch, JAX
+or hypothesis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Divergence", "RunSummary", "Report", "mismatch_message", "format_example"]
+
+PREFIX = "[oracle] "
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return str(x)
+    return f"{x:.4g}"
+
+
+def mismatch_message(
+    *,
+    what: str,
+    mismatched: int,
+    total: int,
+    max_abs: float,
+    max_rel: float,
+    index: tuple[int, ...] | None,
+    allowed: float | None,
+    actual: float | None = None,
+    expected: float | None = None,
+) -> str:
+    """The torch.testing-style body of a mismatch message (pure; unit-tested)."""
+    at = f" at index {index}" if index is not None else ""
+    pct = 100.0 * mismatched / total if total else 0.0
+    lines = [
+        f"{what} are not close!",
+        f"Mismatched elements: {mismatched} / {total} ({pct:.1f}%)",
+        f"Greatest absolute difference: {_fmt(max_abs)}{at}"
+        + (f" (up to {_fmt(allowed)} allowed)" if allowed is not None else ""),
+        f"Greatest relative difference: {_fmt(max_rel)}",
+    ]
+    if actual is not None and expected is not None:
+        lines.append(f"torch: {_fmt(actual)}, reference: {_fmt(expected)}{at}")
+    return "\n".join(lines)
+
+
+def format_example(example: dict[str, Any] | None, limit: int = 6) -> str:
+    """A short, readable rendering of a shrunk example."""
+    if not example:
+        return "(no example)"
+    parts = []
+    if example.get("dims"):
+        parts.append("dims " + ", ".join(f"{k}={v}" for k, v in example["dims"].items()))
+    for i, a in enumerate(example.get("args", [])):
+        if isinstance(a, np.ndarray):
+            flat = a.reshape(-1)
+            vals = ", ".join(f"{float(v):.6g}" if a.dtype.kind == "f" else str(v) for v in flat[:limit])
+            more = ", ..." if flat.size > limit else ""
+            parts.append(f"arg {i}: {a.dtype}{list(a.shape)} [{vals}{more}]")
+        else:
+            parts.append(f"arg {i}: {a!r}")
+    return "; ".join(parts)
+
+
+@dataclass
+class Divergence:
+    """One finding: a disagreement, an error, or a kink where both sides are right."""
+
+    check: str
+    argument: int | None
+    blame: str
+    diagnosis: str
+    detail: str
+    dtype: str
+    device: str
+    max_abs_error: float = float("nan")
+    max_rel_error: float = float("nan")
+    worst_index: tuple[int, ...] | None = None
+    example: dict[str, Any] | None = None
+    reproducer: str = ""
+    factor: float | None = None
+    mismatched: int = 0
+    total: int = 0
+    allowed: float | None = None
+    actual: float | None = None
+    expected: float | None = None
+    tolerance: str = ""
+    name: str = ""
+    context: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_kink(self) -> bool:
+        return self.blame == "kink"
+
+    def headline(self) -> str:
+        target = f"gradient of argument {self.argument}" if self.argument is not None else "outputs"
+        if self.check == "error":
+            target = "call"
+        elif self.check == "forward":
+            target = "forward outputs"
+        return (
+            f"{PREFIX}{self.name + ': ' if self.name else ''}{self.check}: {target} "
+            f"({self.dtype}, {self.device}): blame={self.blame}, diagnosis={self.diagnosis}"
+        )
+
+    def message(self) -> str:
+        lines = [self.headline(), f"  {self.detail}"]
+        if self.check in ("vjp", "forward") and self.total:
+            what = "Gradients" if self.check == "vjp" else "Outputs"
+            body = mismatch_message(
+                what=what,
+                mismatched=self.mismatched,
+                total=self.total,
+                max_abs=self.max_abs_error,
+                max_rel=self.max_rel_error,
+                index=self.worst_index,
+                allowed=self.allowed,
+                actual=self.actual,
+                expected=self.expected,
+            )
+            lines += ["  " + ln for ln in body.splitlines()]
+            if self.tolerance:
+                lines.append(f"  Tolerance: {self.tolerance}")
+        lines.append(f"  Example (shrunk): {format_example(self.example)}")
+        if self.reproducer:
+            lines.append("  Replay: save `.reproducer` of this divergence to a file and run it with python")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def to_dict(self) -> dict[str, Any]:
+        ex = None
+        if self.example is not None:
+            ex = {
+                "dims": dict(self.example.get("dims", {})),
+                "args": [_jsonable(a) for a in self.example.get("args", [])],
+            }
+        return {
+            "check": self.check,
+            "argument": self.argument,
+            "blame": self.blame,
+            "diagnosis": self.diagnosis,
+            "detail": self.detail,
+            "dtype": self.dtype,
+            "device": self.device,
+            "max_abs_error": _num(self.max_abs_error),
+            "max_rel_error": _num(self.max_rel_error),
+            "worst_index": list(self.worst_index) if self.worst_index is not None else None,
+            "factor": self.factor,
+            "mismatched": self.mismatched,
+            "total": self.total,
+            "allowed": _num(self.allowed),
+            "tolerance": self.tolerance,
+            "example": ex,
+            "reproducer": self.reproducer,
+        }
+
+
+def _num(x: float | None) -> float | str | None:
+    if x is None:
+        return None
+    return x if math.isfinite(x) else str(x)
+
+
+def _jsonable(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind == "f":
+            return {"dtype": str(a.dtype), "shape": list(a.shape), "values": [_num(float(v)) for v in a.reshape(-1)]}
+        return {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.reshape(-1).tolist()}
+    if isinstance(a, (int, float, str, bool)) or a is None:
+        return a
+    return repr(a)
+
+
+@dataclass
+class RunSummary:
+    """How one dtype x device run went."""
+
+    dtype: str
+    device: str
+    examples: int = 0
+    kinks: int = 0
+    rejected: int = 0
+    seconds: float = 0.0
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Report:
+    """The result of :func:`oracle.verify`."""
+
+    name: str
+    runs: list[RunSummary]
+    divergences: list[Divergence]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing diverged; kink findings do not count."""
+        return not any(d.blame != "kink" for d in self.divergences)
+
+    @property
+    def kinks(self) -> list[Divergence]:
+        return [d for d in self.divergences if d.blame == "kink"]
+
+    @property
+    def findings(self) -> list[Divergence]:
+        """The divergences that count (not kinks)."""
+        return [d for d in self.divergences if d.blame != "kink"]
+
+    def __str__(self) -> str:
+        examples = sum(r.examples for r in self.runs)
+        real = self.findings
+        head = f"{PREFIX}{self.name}: " + (
+            f"{len(real)} divergence{'s' if len(real) != 1 else ''}" if real else "no divergence"
+        ) + f" in {examples} examples"
+        rows = [("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")]
+        for r in self.runs:
+            mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
+            top = mine[0] if mine else None
+            outcome = "skipped" if r.skipped else ("DIVERGED" if mine else "ok")
+            rows.append((
+                r.dtype, r.device, str(r.examples), outcome,
+                top.blame if top else "-", top.diagnosis if top else "-",
+                _fmt(top.max_abs_error) if top else "-", str(r.kinks),
+            ))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+        parts = [head, table]
+        for d in real:
+            parts.append(d.message())
+        kinks = self.kinks
+        if kinks:
+            k = kinks[0]
+            parts.append(
+                f"{PREFIX}{sum(r.kinks for r in self.runs)} example(s) sat on a kink, where torch and "
+                f"JAX may pick different subgradients (not counted): e.g. {k.detail} "
+                f"[{format_example(k.example, limit=4)}]"
+            )
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "runs": [r.to_dict() for r in self.runs],
+            "divergences": [d.to_dict() for d in self.divergences],
+        }
+
+    def plot(self, path: str, index: int = 0) -> str:
+        """Draw the directional derivative along a line through a finding's example
+        (torch backward, twin via JAX, finite differences) into a PNG at ``path``."""
+        from .plot import plot_divergence
+
+        candidates = [d for d in self.findings if d.check == "vjp" and d.context is not None]
+        if not candidates:
+            raise ValueError(f"{self.name}: no gradient divergence to plot")
+        return plot_divergence(candidates[min(index, len(candidates) - 1)], path)

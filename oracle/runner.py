@@ -1,0 +1,137 @@
+"""The hypothesis loop: one search per dtype x device, shrinking real findings only.
+
+Each run is a hypothesis test whose body is :func:`oracle.checks.check_example`. A real
+finding raises, so hypothesis shrinks it and replays the minimal example last; a kink
+is recorded and the search moves on (it neither fails the test nor pulls shrinking
+toward kinks); an example both sides reject is discarded. The database key is made
+from the pair's name, dtype and device, so hypothesis's example database replays a
+past failure of that very run first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky, Unsatisfiable
+
+from .bridge import precision_scope
+from .checks import BothRaised, Sides, check_example
+from .replay import example_dict, reproducer
+from .report import Divergence, RunSummary
+from .sides import cotangents_for
+
+__all__ = ["run_config", "RunResult"]
+
+#: kink findings kept per run, to show in the report (all are counted)
+_KEEP_KINKS = 3
+
+
+class _Diverged(Exception):
+    def __init__(self, findings: list[Divergence]):
+        super().__init__("; ".join(f.detail for f in findings))
+        self.findings = findings
+
+
+@dataclass
+class RunResult:
+    summary: RunSummary
+    divergences: list[Divergence] = field(default_factory=list)
+
+
+def _digest(name: str, dtype: str, device: str, specs: Any) -> bytes:
+    return hashlib.sha256(f"oracle:{name}:{dtype}:{device}:{specs!r}".encode()).digest()
+
+
+def run_config(
+    sides: Sides,
+    strategy: st.SearchStrategy,
+    *,
+    name: str,
+    dtype: str,
+    device: str,
+    max_examples: int,
+    seed: int | None,
+    parent: settings | None,
+    fn_refs: dict[str, Any],
+) -> RunResult:
+    summary = RunSummary(dtype=dtype, device=device)
+    kinks: list[Divergence] = []
+    last_real: list[list[Divergence]] = []
+
+    def attach(findings: list[Divergence], ex: Any) -> None:
+        info = example_dict(ex, sides.specs)
+        try:
+            with precision_scope(dtype, device):
+                cots = cotangents_for(sides.twin.output_shapes(ex.values, dtype, device), ex.cotangent_seed)
+        except Exception:
+            cots = []
+        for f in findings:
+            f.name = name
+            f.example = info
+            f.context = {"sides": sides, "example": ex, "dtype": dtype, "device": device}
+            if f.blame != "kink":
+                f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
+
+    def body(ex: Any) -> None:
+        summary.examples += 1
+        try:
+            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device)
+        except BothRaised:
+            summary.rejected += 1
+            hypothesis.reject()
+        real = [f for f in findings if f.blame != "kink"]
+        if real:
+            attach(real, ex)
+            last_real[:] = [real]
+            raise _Diverged(real)
+        if findings:
+            summary.kinks += 1
+            if len(kinks) < _KEEP_KINKS:
+                attach(findings, ex)
+                kinks.extend(findings[:1])
+
+    body._hypothesis_internal_add_digest = _digest(name, dtype, device, sides.specs)  # type: ignore[attr-defined]
+    test_settings = settings(
+        parent,
+        max_examples=max_examples,
+        deadline=None,  # first calls compile with XLA; no timing failures
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
+        print_blob=False,
+    )
+    test = given(strategy)(test_settings(body))
+    if seed is not None:
+        test = hypothesis.seed(seed)(test)
+    start = time.perf_counter()
+    divergences: list[Divergence] = []
+    try:
+        test()
+    except _Diverged as found:
+        divergences = found.findings
+    except Flaky:
+        divergences = last_real[0] if last_real else []
+        for d in divergences:
+            d.detail += " (the example did not fail again when replayed: nondeterministic function?)"
+    except Unsatisfiable:
+        divergences = [Divergence(
+            check="error", argument=None, blame="unknown", diagnosis="error",
+            detail="both sides raised on every example: check the input specs", dtype=dtype, device=device,
+            name=name,
+        )]
+    except Exception as exc:  # an oracle bug must not crash the run: report it
+        divergences = [Divergence(
+            check="error", argument=None, blame="unknown", diagnosis="error",
+            detail=f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}",
+            dtype=dtype, device=device, name=name,
+        )]
+    finally:
+        summary.seconds = time.perf_counter() - start
+    return RunResult(summary, divergences + kinks)

@@ -1,0 +1,285 @@
+"""The two sides of a pair, called on one example: torch's backward and the twin's vjp.
+
+:class:`TorchSide` runs the PyTorch function and ``torch.autograd.grad``;
+:class:`TwinSide` runs ``jax.vjp`` of the twin under ``jax.jit``, compiled once per
+shape/dtype signature and reused. Both take a list of argument values (numpy arrays
+and plain values, as drawn) and return numpy results, and neither judges anything:
+that is :mod:`oracle.checks`.
+
+Arguments are split by kind: ``diff`` (differentiated float tensors), ``array`` (float
+tensors with ``grad=False`` and integer tensors: traced, not baked into the program),
+``scalar`` (Python floats from strategies: traced as weak-typed scalars so a drawn
+hyper-parameter does not recompile, unless the twin needs its concrete value) and
+``static`` (everything else: part of the compiled program's key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
+from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+
+__all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
+
+
+class SideError(Exception):
+    """One side raised: ``side`` is "torch" or "twin", ``stage`` where it happened."""
+
+    def __init__(self, side: str, stage: str, exc: BaseException):
+        super().__init__(f"{side} {stage}: {type(exc).__name__}: {exc}")
+        self.side, self.stage, self.exc = side, stage, exc
+
+
+@dataclass
+class Outputs:
+    """One side's results: output leaves and one gradient per differentiated argument
+    (``None`` where torch gave no gradient at all)."""
+
+    leaves: list[np.ndarray]
+    grads: list[np.ndarray | None]
+    #: per leaf: does it carry a gradient (torch: requires_grad; twin: inexact dtype)
+    connected: list[bool]
+
+
+def layout_of(specs: Sequence[Any], values: Sequence[Any]) -> tuple[str, ...]:
+    kinds = []
+    for spec, value in zip(specs, values, strict=True):
+        if isinstance(spec, (TensorSpec, ChoiceSpec)):
+            kinds.append("diff" if spec.grad else "array")
+        elif isinstance(spec, IntegersSpec):
+            kinds.append("array")
+        elif isinstance(value, float):
+            kinds.append("scalar")
+        else:
+            kinds.append("static")
+    return tuple(kinds)
+
+
+def cotangents_for(shapes: Sequence[tuple[int, ...] | None], seed: int) -> list[np.ndarray | None]:
+    """A random normal cotangent per floating output (None for the others), rounded to
+    float32 so both dtypes see the same one. Never all ones: a backward that ignores
+    ``grad_output`` would pass a ones cotangent on a summed loss."""
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray | None] = []
+    for shape in shapes:
+        if shape is None:
+            out.append(None)
+        else:
+            c = rng.standard_normal(shape).astype(np.float32).astype(np.float64)
+            out.append(c)
+    return out
+
+
+def _flatten_torch(out: Any) -> list[Any]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [leaf for o in out for leaf in _flatten_torch(o)]
+    if isinstance(out, dict):
+        return [leaf for k in sorted(out) for leaf in _flatten_torch(out[k])]
+    if isinstance(out, (int, float, np.number)):
+        return [torch.tensor(out)]  # a Python number carries no gradient
+    raise TypeError(f"returned {type(out).__name__}; expected a tensor or a tuple/list of tensors")
+
+
+class TorchSide:
+    def __init__(self, fn: Callable, specs: Sequence[Any]):
+        self.fn = fn
+        self.specs = specs
+
+    def run(
+        self,
+        values: Sequence[Any],
+        dtype: str,
+        device: str,
+        cotangents: Sequence[np.ndarray | None] | None,
+        *,
+        backward: bool = True,
+    ) -> Outputs:
+        """Forward, then ``torch.autograd.grad`` with ``cotangents`` (one per output
+        leaf, None for non-floating ones). Call inside ``precision_scope``."""
+        args = to_torch(values, self.specs, dtype, device)
+        diff = [a for a, s in zip(args, self.specs, strict=True) if getattr(s, "grad", False)]
+        try:
+            with torch.enable_grad():
+                out = self.fn(*args)
+            leaves = _flatten_torch(out)
+        except Exception as exc:
+            raise SideError("torch", "forward", exc) from exc
+        connected = [leaf.requires_grad for leaf in leaves]
+        grads: list[np.ndarray | None] = [None] * len(diff)
+        if backward and diff and any(connected) and cotangents is not None:
+            pairs = [
+                (leaf, torch.as_tensor(c, dtype=leaf.dtype, device=leaf.device))
+                for leaf, c, conn in zip(leaves, cotangents, connected, strict=False)
+                if conn and c is not None and leaf.is_floating_point()
+            ]
+            if pairs:
+                try:
+                    got = torch.autograd.grad(
+                        [p[0] for p in pairs], diff, [p[1] for p in pairs], allow_unused=True
+                    )
+                except Exception as exc:
+                    raise SideError("torch", "backward", exc) from exc
+                grads = [None if g is None else torch_to_numpy(g) for g in got]
+        return Outputs([torch_to_numpy(leaf) for leaf in leaves], grads, connected)
+
+    def phi(self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]) -> float:
+        """<cotangent, f(x)> in float64, no graph: the scalar finite differences use."""
+        args = to_torch(values, self.specs, "float64", device)
+        with torch.no_grad():
+            leaves = _flatten_torch(self.fn(*args))
+        total = 0.0
+        for leaf, c in zip(leaves, cotangents, strict=False):
+            if c is not None and leaf.is_floating_point():
+                total += float(np.sum(torch_to_numpy(leaf).astype(np.float64) * c))
+        return total
+
+
+class _Static:
+    """A hashable stand-in for a static argument (compiled into the program)."""
+
+    __slots__ = ("value", "_key")
+
+    def __init__(self, value: Any):
+        self.value = value
+        try:
+            hash(value)
+            self._key = (type(value), value)
+        except TypeError:
+            self._key = (type(value), repr(value))
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and self._key == other._key
+
+
+def _assemble(layout, diff, arrays, scalars, statics):
+    it = {"diff": iter(diff), "array": iter(arrays), "scalar": iter(scalars), "static": iter(statics)}
+    args = []
+    for kind in layout:
+        v = next(it[kind])
+        args.append(v.value if kind == "static" else v)
+    return args
+
+
+def _float0_like(leaf: Any) -> np.ndarray:
+    return np.zeros(leaf.shape, dtype=jax.dtypes.float0)
+
+
+def _twin_forward(jax_fn, layout, statics, diff, arrays, scalars):
+    return jax.tree_util.tree_leaves(jax_fn(*_assemble(layout, diff, arrays, scalars, statics)))
+
+
+def _twin_vjp(jax_fn, layout, statics, diff, arrays, scalars, cots):
+    def f(*d):
+        return jax_fn(*_assemble(layout, d, arrays, scalars, statics))
+
+    out, pull = jax.vjp(f, *diff)
+    leaves, tree = jax.tree_util.tree_flatten(out)
+    cts, k = [], 0
+    for leaf in leaves:
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            cts.append(cots[k].astype(leaf.dtype))
+            k += 1
+        else:
+            cts.append(_float0_like(leaf))
+    grads = pull(jax.tree_util.tree_unflatten(tree, cts))
+    return leaves, list(grads)
+
+
+_jit_forward = jax.jit(_twin_forward, static_argnums=(0, 1, 2))
+_jit_vjp = jax.jit(_twin_vjp, static_argnums=(0, 1, 2))
+
+_TRACE_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
+                 jax.errors.TracerIntegerConversionError)
+
+
+class TwinSide:
+    """The JAX twin: forward and vjp, jit-compiled once per signature."""
+
+    def __init__(self, fn: Callable, specs: Sequence[Any]):
+        self.fn = fn
+        self.specs = specs
+        self._static_scalars = False  # set when the twin needs concrete float values
+        self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
+        self.compilations = 0
+
+    def _split(self, values: Sequence[Any], dtype: str, device: str):
+        layout = layout_of(self.specs, values)
+        if self._static_scalars:
+            layout = tuple("static" if k == "scalar" else k for k in layout)
+        jvals = to_jax(values, self.specs, dtype, device)
+        groups: dict[str, list[Any]] = {"diff": [], "array": [], "scalar": [], "static": []}
+        for kind, v in zip(layout, jvals, strict=True):
+            groups[kind].append(_Static(v) if kind == "static" else v)
+        return layout, groups
+
+    def _call(self, which, values, dtype, device, *extra):
+        layout, g = self._split(values, dtype, device)
+        fn = _jit_vjp if which == "vjp" else _jit_forward
+        args = (self.fn, layout, tuple(g["static"]), tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
+        try:
+            with jax.default_device(jax_device(device)):
+                return fn(*args, *extra)
+        except _TRACE_ERRORS:
+            if self._static_scalars or "scalar" not in layout:
+                raise
+            # the twin branches on a float hyper-parameter in Python: compile it in
+            self._static_scalars = True
+            return self._call(which, values, dtype, device, *extra)
+
+    def output_shapes(self, values: Sequence[Any], dtype: str, device: str) -> list[tuple[int, ...] | None]:
+        """Shapes of the floating outputs (None for the others), traced once per signature."""
+        layout, g = self._split(values, dtype, device)
+        key = (
+            dtype, device, layout, tuple(g["static"]),
+            tuple((a.shape, str(a.dtype)) for a in g["diff"] + g["array"]),
+        )
+        if key not in self._shapes:
+            def fwd(diff, arrays, scalars):
+                return _twin_forward(self.fn, layout, tuple(g["static"]), diff, arrays, scalars)
+
+            try:
+                shapes = jax.eval_shape(fwd, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
+            except _TRACE_ERRORS:
+                if self._static_scalars or "scalar" not in layout:
+                    raise
+                self._static_scalars = True
+                return self.output_shapes(values, dtype, device)
+            self.compilations += 1
+            self._shapes[key] = [
+                (tuple(s.shape), bool(jnp.issubdtype(s.dtype, jnp.inexact))) for s in shapes
+            ]
+        return [shape if inexact else None for shape, inexact in self._shapes[key]]
+
+    def run(self, values: Sequence[Any], dtype: str, device: str,
+            cotangents: Sequence[np.ndarray | None]) -> Outputs:
+        np_dtype = DTYPES[dtype][0]
+        cots = tuple(np.asarray(c, dtype=np_dtype) for c in cotangents if c is not None)
+        try:
+            leaves, grads = self._call("vjp", values, dtype, device, cots)
+            leaves = [np.asarray(x) for x in leaves]
+            grads = [np.asarray(x) for x in grads]
+        except Exception as exc:
+            raise SideError("twin", "vjp", exc) from exc
+        connected = [leaf.dtype.kind in "fc" for leaf in leaves]
+        return Outputs(leaves, grads, connected)
+
+    def phi(self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]) -> float:
+        leaves = self._call("forward", values, "float64", device)
+        total = 0.0
+        for leaf, c in zip(leaves, cotangents, strict=False):
+            if c is not None:
+                total += float(np.sum(np.asarray(leaf, dtype=np.float64) * c))
+        return total

@@ -1,0 +1,391 @@
+"""Input specs and the hypothesis strategies they become.
+
+A spec list (``[tensor("b n"), integers("b", low=0, high="n"), 2.0]``) describes one
+positional argument each. :func:`example_strategy` turns the list into one hypothesis
+strategy that draws the named dimensions first, then every argument, so that a name
+means the same size everywhere in one example.
+
+Floating values are drawn as float32-representable numbers and held in float64 arrays:
+the float32 and float64 checks of one example then see exactly the same values, and a
+reproducer can write them bit for bit. Nothing here knows about torch or JAX.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+__all__ = [
+    "Example",
+    "TensorSpec",
+    "IntegersSpec",
+    "ChoiceSpec",
+    "StrategySpec",
+    "ConstantSpec",
+    "tensor",
+    "integers",
+    "choice",
+    "normalize_inputs",
+    "normalize_dims",
+    "example_strategy",
+    "DEFAULT_DIM",
+    "BULK_THRESHOLD",
+]
+
+DEFAULT_DIM = (1, 8)
+#: Arrays with more elements than this are filled by numpy from drawn choices (a seed,
+#: special values and where they go) instead of element by element: hypothesis's own
+#: arrays() would repeat one fill value over most of a large array.
+BULK_THRESHOLD = 4096
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INT = re.compile(r"^[0-9]+$")
+
+
+def _parse_shape(shape: Any, where: str) -> tuple[str | int, ...]:
+    if isinstance(shape, str):
+        tokens: Sequence[Any] = shape.split()
+    elif isinstance(shape, (tuple, list)):
+        tokens = list(shape)
+    else:
+        raise TypeError(
+            f"{where}: shape must be a string of space-separated dimension names or "
+            f'integers, like "b n" or "3 n" ("" for a scalar); got {shape!r}'
+        )
+    out: list[str | int] = []
+    for tok in tokens:
+        if isinstance(tok, bool):
+            raise TypeError(f"{where}: shape entry {tok!r} is a bool; expected a name or size")
+        if isinstance(tok, int):
+            if tok < 0:
+                raise ValueError(f"{where}: shape size {tok} is negative")
+            out.append(tok)
+        elif isinstance(tok, str) and _INT.match(tok):
+            out.append(int(tok))
+        elif isinstance(tok, str) and _NAME.match(tok):
+            out.append(tok)
+        else:
+            raise ValueError(
+                f"{where}: shape {shape!r} has a malformed entry {tok!r}; expected a "
+                f'dimension name (letters, digits, "_") or a non-negative integer, '
+                f"separated by spaces"
+            )
+    return tuple(out)
+
+
+def _check_number(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name}={value} must be finite")
+    return value
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A float tensor of the dtype under test, values in ``[low, high]``."""
+
+    shape: tuple[str | int, ...]
+    low: float = -10.0
+    high: float = 10.0
+    grad: bool = True
+
+    def __repr__(self) -> str:
+        return (
+            f"tensor({' '.join(map(str, self.shape))!r}, low={self.low}, high={self.high}"
+            + ("" if self.grad else ", grad=False")
+            + ")"
+        )
+
+
+@dataclass(frozen=True)
+class IntegersSpec:
+    """An int64 tensor in ``[low, high)``; a bound may name a dimension."""
+
+    shape: tuple[str | int, ...]
+    low: int | str
+    high: int | str
+    grad = False
+
+    def __repr__(self) -> str:
+        return f"integers({' '.join(map(str, self.shape))!r}, low={self.low!r}, high={self.high!r})"
+
+
+@dataclass(frozen=True)
+class ChoiceSpec:
+    """A float tensor whose elements are drawn from ``values``."""
+
+    shape: tuple[str | int, ...]
+    values: tuple[float, ...]
+    grad: bool = False
+
+    def __repr__(self) -> str:
+        return f"choice({' '.join(map(str, self.shape))!r}, {list(self.values)!r})"
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A hypothesis strategy: its drawn value goes as-is to both sides."""
+
+    strategy: st.SearchStrategy
+    grad = False
+
+    def __repr__(self) -> str:
+        return repr(self.strategy)
+
+
+@dataclass(frozen=True)
+class ConstantSpec:
+    """Any other value, passed as-is to both sides."""
+
+    value: Any
+    grad = False
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+Spec = TensorSpec | IntegersSpec | ChoiceSpec | StrategySpec | ConstantSpec
+
+
+def tensor(shape: str = "", *, low: float = -10.0, high: float = 10.0, grad: bool = True):
+    """A float tensor of the dtype under test with elements in ``[low, high]``."""
+    where = f"tensor({shape!r})"
+    parsed = _parse_shape(shape, where)
+    low = _check_number(low, "low", where)
+    high = _check_number(high, "high", where)
+    if not low < high:
+        raise ValueError(f"{where}: low={low} must be less than high={high}")
+    if not isinstance(grad, bool):
+        raise TypeError(f"{where}: grad must be True or False; got {grad!r}")
+    return TensorSpec(parsed, low, high, grad)
+
+
+def integers(shape: str = "", *, low: int | str = 0, high: int | str):
+    """An int64 tensor in ``[low, high)``, never differentiated.
+
+    ``low`` or ``high`` may name a dimension: ``high="c"`` draws class indices.
+    """
+    where = f"integers({shape!r})"
+    parsed = _parse_shape(shape, where)
+    for name, bound in (("low", low), ("high", high)):
+        if isinstance(bound, str):
+            if not _NAME.match(bound):
+                raise ValueError(f"{where}: {name}={bound!r} is neither an integer nor a dimension name")
+        elif isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
+            raise TypeError(f"{where}: {name} must be an int or a dimension name; got {bound!r}")
+    if isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer)) and not low < high:
+        raise ValueError(f"{where}: low={low} must be less than high={high} (high is exclusive)")
+    return IntegersSpec(parsed, low if isinstance(low, str) else int(low),
+                        high if isinstance(high, str) else int(high))
+
+
+def choice(shape: str, values: Sequence[float], *, grad: bool = False):
+    """A float tensor whose elements are drawn from ``values`` (labels in {-1, 1}, say)."""
+    where = f"choice({shape!r})"
+    parsed = _parse_shape(shape, where)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"{where}: values must be a non-empty sequence of numbers; got {values!r}")
+    vals = tuple(_check_number(v, "values", where) for v in values)
+    for v in vals:
+        if float(np.float32(v)) != v:
+            raise ValueError(
+                f"{where}: value {v!r} is not exactly representable in float32; the float32 "
+                f"and float64 checks must see the same values"
+            )
+    if not isinstance(grad, bool):
+        raise TypeError(f"{where}: grad must be True or False; got {grad!r}")
+    return ChoiceSpec(parsed, vals, grad)
+
+
+def _as_spec(entry: Any) -> Spec:
+    if isinstance(entry, (TensorSpec, IntegersSpec, ChoiceSpec, StrategySpec, ConstantSpec)):
+        return entry
+    if isinstance(entry, st.SearchStrategy):
+        return StrategySpec(entry)
+    return ConstantSpec(entry)
+
+
+def _shape_names(spec: Spec) -> list[str]:
+    shape = getattr(spec, "shape", ())
+    names = [d for d in shape if isinstance(d, str)]
+    if isinstance(spec, IntegersSpec):
+        names += [b for b in (spec.low, spec.high) if isinstance(b, str)]
+    return names
+
+
+def normalize_inputs(inputs: Any) -> tuple[Spec, ...]:
+    """Turn the user's input list into specs; raise on anything malformed."""
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
+        raise TypeError(
+            f"inputs must be a list with one entry per positional argument "
+            f"(tensor(...), integers(...), choice(...), a strategy or a value); got {inputs!r}"
+        )
+    return tuple(_as_spec(e) for e in inputs)
+
+
+def normalize_dims(specs: Sequence[Spec], dims: Mapping[str, Any] | None) -> dict[str, tuple[int, int]]:
+    """Bounds (inclusive) for every dimension name the specs use."""
+    dims = dict(dims or {})
+    used: list[str] = []
+    for spec in specs:
+        for name in getattr(spec, "shape", ()):
+            if isinstance(name, str) and name not in used:
+                used.append(name)
+    for i, spec in enumerate(specs):
+        if isinstance(spec, IntegersSpec):
+            for bname in ("low", "high"):
+                bound = getattr(spec, bname)
+                if isinstance(bound, str) and bound not in used:
+                    raise ValueError(
+                        f"inputs[{i}]: {spec!r} has {bname}={bound!r}, a dimension that no "
+                        f"input's shape uses; expected one of: {', '.join(used) or '(none)'}"
+                    )
+    for name in dims:
+        if name not in used:
+            raise ValueError(
+                f"dims: {name!r} is not a dimension of any input; the inputs use: "
+                f"{', '.join(used) or '(no named dimensions)'}"
+            )
+    bounds: dict[str, tuple[int, int]] = {}
+    for name in used:
+        b = dims.get(name, DEFAULT_DIM)
+        if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
+            b = (int(b), int(b))
+        if (
+            not isinstance(b, (tuple, list))
+            or len(b) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in b)
+        ):
+            raise TypeError(f"dims[{name!r}] must be an int or a (min, max) pair of ints; got {b!r}")
+        lo, hi = int(b[0]), int(b[1])
+        if lo < 0 or lo > hi:
+            raise ValueError(f"dims[{name!r}]=({lo}, {hi}): expected 0 <= min <= max")
+        bounds[name] = (lo, hi)
+    for i, spec in enumerate(specs):
+        if isinstance(spec, IntegersSpec):
+            lo_min = spec.low if isinstance(spec.low, int) else bounds[spec.low][0]
+            lo_max = spec.low if isinstance(spec.low, int) else bounds[spec.low][1]
+            hi_min = spec.high if isinstance(spec.high, int) else bounds[spec.high][0]
+            if hi_min <= lo_max:
+                raise ValueError(
+                    f"inputs[{i}]: {spec!r} can be empty: high can be {hi_min} while low can "
+                    f"be {lo_max}; raise the lower bound of the dimension in dims "
+                    f"(e.g. dims={{{(spec.high if isinstance(spec.high, str) else spec.low)!r}: "
+                    f"({max(lo_min, 0) + 1}, ...)}})"
+                )
+    return bounds
+
+
+@dataclass(frozen=True)
+class Example:
+    """One drawn example: dimension sizes and one value per argument.
+
+    Floating arrays are float64 holding float32-representable values; the bridge casts
+    them to the dtype under test without rounding anything.
+    """
+
+    dims: dict[str, int]
+    values: tuple[Any, ...]
+    cotangent_seed: int
+
+    def __repr__(self) -> str:  # shown by hypothesis in verbose mode only
+        shapes = [getattr(v, "shape", v) for v in self.values]
+        return f"Example(dims={self.dims}, shapes={shapes})"
+
+
+def _inward32(value: float, up: bool) -> float:
+    """The float32 nearest ``value`` that stays inside the interval."""
+    f = np.float32(value)
+    if up and float(f) < value:
+        f = np.nextafter(f, np.float32(np.inf))
+    if not up and float(f) > value:
+        f = np.nextafter(f, np.float32(-np.inf))
+    return float(f)
+
+
+def _float_elements(low: float, high: float) -> st.SearchStrategy[float]:
+    lo, hi = _inward32(low, up=True), _inward32(high, up=False)
+    # Subnormals are excluded: XLA on CPU flushes them to zero, torch does not, and
+    # that difference says nothing about the gradient under test.
+    return st.floats(lo, hi, width=32, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def _specials(low: float, high: float) -> list[float]:
+    cands = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, low, high, 2.0, -2.0]
+    return [float(np.float32(v)) for v in cands if low <= v <= high]
+
+
+@st.composite
+def _bulk_floats(draw, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+    """A large float array: numpy fills the bulk from a drawn seed, hypothesis draws
+    the special values (0, bounds, ties, extremes) and where they go, so shrinking still
+    acts on the choices that matter."""
+    n = int(np.prod(shape))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    flat = rng.uniform(low, high, size=n).astype(np.float32)
+    specials = _specials(low, high)
+    n_special = draw(st.integers(0, 8))
+    for _ in range(n_special):
+        where = draw(st.integers(0, n - 1))
+        kind = draw(st.sampled_from(["value", "tie", "special"]))
+        if kind == "special" and specials:
+            flat[where] = draw(st.sampled_from(specials))
+        elif kind == "tie":
+            flat[where] = flat[draw(st.integers(0, n - 1))]
+        else:
+            flat[where] = draw(_float_elements(low, high))
+    # uniform() can round up to high in float32; keep the bounds inclusive and exact.
+    np.clip(flat, np.float32(_inward32(low, True)), np.float32(_inward32(high, False)), out=flat)
+    return flat.astype(np.float64).reshape(shape)
+
+
+def _float_array(shape: tuple[int, ...], low: float, high: float) -> st.SearchStrategy:
+    if int(np.prod(shape)) > BULK_THRESHOLD:
+        return _bulk_floats(shape, low, high)
+    return hnp.arrays(np.float32, shape, elements=_float_elements(low, high), fill=st.nothing()).map(
+        lambda a: a.astype(np.float64)
+    )
+
+
+def _resolve(shape: tuple[str | int, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(sizes[d] if isinstance(d, str) else d for d in shape)
+
+
+def _draw_value(draw, spec: Spec, sizes: Mapping[str, int]) -> Any:
+    if isinstance(spec, TensorSpec):
+        return draw(_float_array(_resolve(spec.shape, sizes), spec.low, spec.high))
+    if isinstance(spec, IntegersSpec):
+        low = sizes[spec.low] if isinstance(spec.low, str) else spec.low
+        high = sizes[spec.high] if isinstance(spec.high, str) else spec.high
+        shape = _resolve(spec.shape, sizes)
+        return draw(hnp.arrays(np.int64, shape, elements=st.integers(low, high - 1), fill=st.nothing()))
+    if isinstance(spec, ChoiceSpec):
+        shape = _resolve(spec.shape, sizes)
+        return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(spec.values), fill=st.nothing()))
+    if isinstance(spec, StrategySpec):
+        return draw(spec.strategy)
+    return spec.value
+
+
+def example_strategy(specs: Sequence[Spec], bounds: Mapping[str, tuple[int, int]]) -> st.SearchStrategy[Example]:
+    """One strategy for whole examples: dimension sizes, then each argument in order."""
+    names = list(bounds)
+
+    @st.composite
+    def _example(draw) -> Example:
+        sizes = {name: draw(st.integers(*bounds[name])) for name in names}
+        values = tuple(_draw_value(draw, spec, sizes) for spec in specs)
+        cot_seed = draw(st.integers(0, 2**32 - 1))
+        return Example(sizes, values, cot_seed)
+
+    return _example()

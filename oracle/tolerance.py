@@ -1,0 +1,146 @@
+r"""Where tolerances are decided.
+
+The rule, per element :math:`i` of one output or one argument's gradient, with
+:math:`t` torch's value, :math:`j` the twin's in the same dtype, :math:`r` the twin's
+in float64 and :math:`s = \max_i |r_i|` (the tensor's scale):
+
+* fast path (every dtype): agree when :math:`|t_i - j_i| \le \mathrm{rtol}|j_i| + \mathrm{atol}\,s`;
+* float32 only, when the fast path fails: take the float64 twin as the reference and
+  allow torch the twin's own float32 error, times ``K``, on top of the floor:
+  :math:`|t_i - r_i| \le K|j_i - r_i| + \mathrm{rtol}|r_i| + \mathrm{atol}\,s`.
+
+So an ill-conditioned but correct pair (where float32 itself loses digits) needs no
+tuning, while a wrong gradient, which is off by a multiple of itself, is not excused.
+Users who pass ``rtol``/``atol`` get torch.testing semantics instead, in the dtype under
+test: :math:`|t_i - j_i| \le \mathrm{atol} + \mathrm{rtol}|j_i|`.
+
+NaN matches NaN and an infinity matches the same infinity; a non-finite value on one
+side only is a mismatch. This module knows numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Tolerance", "Comparison", "default_tolerance", "user_tolerance", "compare"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    #: how many times the twin's own float32 error torch may have; None: no slow path
+    k: float | None
+    #: atol is relative to the tensor's scale (the oracle's rule) or absolute (user's)
+    scaled_atol: bool = True
+
+    def describe(self) -> str:
+        if not self.scaled_atol:
+            return f"atol={self.atol:.1e}, rtol={self.rtol:.1e}"
+        s = f"rtol={self.rtol:.1e}, atol={self.atol:.1e} x scale"
+        return s + (f", plus {self.k:g} x the twin's float32 error" if self.k else "")
+
+
+_DEFAULTS = {
+    # about 80 ulp of float32 on each element, and of the tensor's largest element
+    "float32": Tolerance(rtol=1e-5, atol=1e-5, k=8.0),
+    # bugs are off by O(1); float64 noise of correct code is many orders below this
+    "float64": Tolerance(rtol=1e-7, atol=1e-7, k=None),
+}
+
+
+def default_tolerance(dtype: str) -> Tolerance:
+    return _DEFAULTS[dtype]
+
+
+def user_tolerance(rtol: float | None, atol: float | None, dtype: str) -> Tolerance:
+    base = _DEFAULTS[dtype]
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
+            raise ValueError(f"{name} must be a non-negative number; got {v!r}")
+    return Tolerance(
+        rtol=base.rtol if rtol is None else float(rtol),
+        atol=base.atol if atol is None else float(atol),
+        k=None,
+        scaled_atol=False,
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ok: bool
+    mismatched: int
+    total: int
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    allowed_at_worst: float
+    actual_at_worst: float
+    expected_at_worst: float
+    nonfinite_mismatch: bool
+
+
+def _scale(x: np.ndarray) -> float:
+    finite = np.abs(x[np.isfinite(x)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+def compare(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    tol: Tolerance,
+    *,
+    twin_lowp: np.ndarray | None = None,
+    scale: float | None = None,
+) -> Comparison:
+    """Compare ``actual`` (torch) to ``expected`` (the twin, or its float64 reference).
+
+    ``twin_lowp``: the twin's own value in the low precision, to allow ``tol.k`` times
+    its error against ``expected``. ``scale``: fallback scale when ``expected`` is all
+    zeros (the largest gradient of the other arguments, say).
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        raise ValueError(f"compare: shapes differ: {a.shape} vs {e.shape}")
+    s = _scale(e) or (scale or 0.0) or 1.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        both_nan = np.isnan(a) & np.isnan(e)
+        same_inf = np.isinf(a) & np.isinf(e) & (np.sign(a) == np.sign(e))
+        finite = np.isfinite(a) & np.isfinite(e)
+        err = np.where(finite, np.abs(a - e), np.inf)
+        err = np.where(both_nan | same_inf, 0.0, err)
+        if tol.scaled_atol:
+            allowed = tol.rtol * np.abs(e) + tol.atol * s
+        else:
+            allowed = tol.rtol * np.abs(e) + tol.atol
+        if twin_lowp is not None and tol.k is not None:
+            lowp = np.asarray(twin_lowp, dtype=np.float64)
+            twin_err = np.where(np.isfinite(lowp) & np.isfinite(e), np.abs(lowp - e), 0.0)
+            allowed = allowed + tol.k * twin_err
+        allowed = np.where(np.isfinite(allowed), allowed, 0.0)
+        bad = err > allowed
+        rel = np.where(np.abs(e) > 0, err / np.where(np.abs(e) > 0, np.abs(e), 1.0), np.where(err > 0, np.inf, 0.0))
+    n_bad = int(bad.sum())
+    total = int(a.size)
+    if a.size == 0:
+        return Comparison(True, 0, 0, 0.0, 0.0, (), 0.0, 0.0, 0.0, False)
+    # the worst element: the largest excess over what was allowed
+    excess = np.where(bad, err - allowed, -np.inf) if n_bad else err
+    flat = int(np.argmax(np.where(np.isnan(excess), np.inf, excess)))
+    idx = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+    nonfinite_mismatch = bool(np.any((np.isfinite(a) != np.isfinite(e)) & ~both_nan & ~same_inf))
+    return Comparison(
+        ok=n_bad == 0,
+        mismatched=n_bad,
+        total=total,
+        max_abs_error=float(err.max()),
+        max_rel_error=float(rel.max()),
+        worst_index=idx,
+        allowed_at_worst=float(allowed.flat[flat]),
+        actual_at_worst=float(a.flat[flat]),
+        expected_at_worst=float(e.flat[flat]),
+        nonfinite_mismatch=nonfinite_mismatch,
+    )

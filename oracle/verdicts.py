@@ -1,0 +1,318 @@
+r"""Verdicts on a gradient disagreement: kink or bug, who is to blame, what it looks like.
+
+Everything here runs in float64 at the example's point and is paid only for findings.
+Let :math:`\varphi(x) = \langle v, f(x)\rangle` with :math:`v` the example's cotangent;
+torch and the twin claim its gradient :math:`g_t`, :math:`g_j` for argument :math:`k`.
+
+1. **Precision.** If :math:`g_t \approx g_j` in float64, the float32 finding is torch
+   losing more digits than the twin does: blamed on torch, "only in float32".
+2. **Kink.** Along :math:`u = g_t - g_j`, the one-sided slopes
+   :math:`D_\pm = \pm(\varphi(x \pm hu) - \varphi(x))/h` differ by a gap that does not
+   shrink with :math:`h` exactly when :math:`x` sits on a kink. If both claims lie
+   within :math:`[D_-, D_+]` (each is a valid subgradient there; NaN counts as JAX's
+   convention), and torch and the twin agree again after a tiny random perturbation of
+   the input, the finding is ``blame="kink"``. If they still disagree after the
+   perturbation, there is a real bug next to the kink, judged at the perturbed point.
+3. **Blame.** Central differences with Richardson extrapolation, over several steps
+   (the one with the smallest error estimate wins), of both forwards, along :math:`u`
+   and two random directions on the elements where the claims differ. The side whose
+   directional derivatives the estimate contradicts is blamed; ``unknown`` when it
+   contradicts both or neither.
+4. **Diagnosis.** nonfinite, ignores_grad_output (torch's backward is not linear in
+   the cotangent), zero, sign_flipped, scaled (with the factor), transposed, mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .bridge import precision_scope
+from .tolerance import Tolerance, compare, default_tolerance
+
+__all__ = ["Probe", "Verdict", "judge_gradient", "directional_derivative", "one_sided_gap", "diagnose"]
+
+_TOL64 = default_tolerance("float64")
+_EPS = np.finfo(np.float64).eps
+
+
+class Probe:
+    """Float64 evaluations of both sides at points near one example."""
+
+    def __init__(self, torch_side: Any, twin_side: Any, values: Sequence[Any], diff_pos: Sequence[int],
+                 cots: Sequence[np.ndarray | None], device: str):
+        self.torch, self.twin = torch_side, twin_side
+        self.values = list(values)
+        self.diff_pos = list(diff_pos)
+        self.cots = list(cots)
+        self.device = device
+        self.x = [np.asarray(values[i], dtype=np.float64) for i in diff_pos]
+        self.evaluations = 0
+
+    def _at(self, xs: Sequence[np.ndarray]) -> list[Any]:
+        vals = list(self.values)
+        for i, x in zip(self.diff_pos, xs, strict=True):
+            vals[i] = x
+        return vals
+
+    def grads(self, xs: Sequence[np.ndarray], cots: Sequence[np.ndarray | None] | None = None):
+        """(torch's, twin's) float64 gradients at ``xs``; twin's is None with custom cots."""
+        cots = self.cots if cots is None else cots
+        with precision_scope("float64", self.device):
+            t = self.torch.run(self._at(xs), "float64", self.device, cots).grads
+            j = self.twin.run(self._at(xs), "float64", self.device, cots).grads
+        return t, j
+
+    def torch_grads(self, xs: Sequence[np.ndarray], cots: Sequence[np.ndarray | None]):
+        with precision_scope("float64", self.device):
+            return self.torch.run(self._at(xs), "float64", self.device, cots).grads
+
+    def phi(self, xs: Sequence[np.ndarray], side: str) -> float:
+        self.evaluations += 1
+        with precision_scope("float64", self.device):
+            if side == "torch":
+                return self.torch.phi(self._at(xs), self.device, self.cots)
+            return self.twin.phi(self._at(xs), self.device, self.cots)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    blame: str
+    diagnosis: str
+    detail: str
+    factor: float | None = None
+
+
+def _shift(xs: Sequence[np.ndarray], k: int, u: np.ndarray, h: float) -> list[np.ndarray]:
+    out = list(xs)
+    out[k] = xs[k] + h * u
+    return out
+
+
+def _direction(d: np.ndarray) -> np.ndarray:
+    u = np.where(np.isfinite(d), d, 1.0)
+    m = float(np.max(np.abs(u))) if u.size else 0.0
+    return u / m if m > 0 else np.ones_like(u)
+
+
+def _step(x: np.ndarray) -> float:
+    return max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+
+
+def directional_derivative(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray) -> tuple[float, float]:
+    """Central differences with Richardson extrapolation at several steps; returns the
+    estimate whose error estimate (the change to the next step) is smallest."""
+    s = _step(xs[k])
+    estimates = []
+    for h in (1e-2 * s, 1e-3 * s, 1e-4 * s, 1e-5 * s):
+        d1 = (phi(_shift(xs, k, u, h)) - phi(_shift(xs, k, u, -h))) / (2 * h)
+        d2 = (phi(_shift(xs, k, u, h / 2)) - phi(_shift(xs, k, u, -h / 2))) / h
+        estimates.append((4 * d2 - d1) / 3)
+    best, err = estimates[-1], float("inf")
+    for a, b in zip(estimates, estimates[1:], strict=False):
+        e = abs(a - b)
+        if np.isfinite(e) and e < err:
+            best, err = b, e
+    return float(best), float(err)
+
+
+def one_sided_gap(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray) -> tuple[bool, float, float]:
+    """Whether ``xs`` sits on a kink along ``u``: (kink, D+, D-) at a small step."""
+    s = _step(xs[k])
+    f0 = phi(xs)
+
+    def slopes(h: float) -> tuple[float, float]:
+        return (phi(_shift(xs, k, u, h)) - f0) / h, (f0 - phi(_shift(xs, k, u, -h))) / h
+
+    p_big, m_big = slopes(1e-4 * s)
+    p, m = slopes(1e-6 * s)
+    gap_big, gap = p_big - m_big, p - m
+    noise = 100 * _EPS * abs(f0) / (1e-6 * s)
+    tol = max(1e-6 * (abs(p) + abs(m)), noise) + 1e-300
+    # at a smooth point the gap shrinks like h (here 100-fold); at a kink it stays
+    kink = bool(np.isfinite(gap) and abs(gap) > tol and abs(gap) > 0.3 * abs(gap_big))
+    return kink, p, m
+
+
+def _coordinate_kinks(phi, xs, k, tk, jk, limit: int = 8) -> list[tuple[tuple[int, ...], float, float]]:
+    """The coordinates (of the ``limit`` where the claims differ most) on a kink, with
+    their one-sided derivatives (low, high)."""
+    d = np.abs(np.nan_to_num(tk - jk, nan=np.inf, posinf=np.inf, neginf=np.inf))
+    order = np.argsort(-d.reshape(-1), kind="stable")[:limit]
+    out = []
+    for flat in order:
+        if d.reshape(-1)[flat] == 0:
+            break
+        e = np.zeros(tk.shape)
+        e.reshape(-1)[flat] = 1.0
+        kink, p, m = one_sided_gap(phi, xs, k, e)
+        if kink:
+            idx = tuple(int(i) for i in np.unravel_index(flat, tk.shape))
+            out.append((idx, min(p, m), max(p, m)))
+    return out
+
+
+def _agrees(estimate: float, err: float, claim: float) -> bool:
+    if not np.isfinite(claim) or not np.isfinite(estimate):
+        return False
+    tol = 20 * err + 1e-5 * max(abs(estimate), abs(claim)) + 1e-12
+    return abs(estimate - claim) <= tol
+
+
+def _close64(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return False
+    return compare(a, b, _TOL64).ok
+
+
+def _where(a: np.ndarray, mask: np.ndarray) -> str:
+    idx = np.argwhere(mask)
+    return str(tuple(int(i) for i in idx[0])) if idx.size else "()"
+
+
+def diagnose(probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray, ref: np.ndarray,
+             who: str) -> Verdict:
+    """Classify how ``actual`` (the blamed side's gradient) differs from ``ref``."""
+    arg = probe.diff_pos[k]
+    a, r = np.asarray(actual, np.float64), np.asarray(ref, np.float64)
+    side = "torch's" if who == "torch" else "the twin's"
+    blame = who
+    bad_nf = np.isfinite(a) != np.isfinite(r)
+    if bad_nf.any():
+        at = _where(a, bad_nf)
+        return Verdict(blame, "nonfinite",
+                       f"{side} gradient of argument {arg} is {'not finite' if not np.isfinite(a[bad_nf]).all() else 'finite'}"
+                       f" at index {at} where the other side's is "
+                       f"{'finite' if np.isfinite(r[bad_nf]).all() else 'not'}: an overflow or "
+                       "0/0 in an intermediate (e.g. exp(x)/(1+exp(x)) for large x)")
+    if who == "torch":
+        g1 = probe.torch_grads(xs, [None if c is None else 2.0 * c for c in probe.cots])[k]
+        rng = np.random.default_rng(1)
+        w = [None if c is None else rng.standard_normal(c.shape) for c in probe.cots]
+        gw = probe.torch_grads(xs, w)[k]
+        gvw = probe.torch_grads(xs, [None if c is None else c + d for c, d in zip(probe.cots, w, strict=True)])[k]
+        if g1 is not None and gw is not None and gvw is not None:
+            if not (_close64(g1, 2.0 * a) and _close64(gvw, a + gw)):
+                return Verdict(blame, "ignores_grad_output",
+                               f"torch's backward for argument {arg} is not linear in grad_output "
+                               "(doubling the incoming gradient does not double it): it returns the "
+                               "local derivative without multiplying by grad_output")
+    tol = compare(a, r, _TOL64)
+    off = np.abs(a - r) > (_TOL64.rtol * np.abs(r) + _TOL64.atol * max(float(np.max(np.abs(r))) if r.size else 0, 1e-300))
+    if off.any() and np.all(a[off] == 0):
+        return Verdict(blame, "zero",
+                       f"{side} gradient of argument {arg} is zero on {int(off.sum())} of {a.size} "
+                       f"elements where the reference is not (first at index {_where(a, off)})")
+    rr = float(np.vdot(r, r))
+    if rr > 0:
+        c = float(np.vdot(a, r)) / rr
+        resid = float(np.linalg.norm(a - c * r))
+        if resid <= 1e-6 * max(float(np.linalg.norm(a)), 1e-300):
+            if abs(c + 1) < 1e-6:
+                return Verdict(blame, "sign_flipped",
+                               f"{side} gradient of argument {arg} is the reference with its sign "
+                               "flipped on every element")
+            if abs(c - 1) > 1e-6:
+                factor = float(f"{c:.6g}")
+                return Verdict(blame, "scaled",
+                               f"{side} gradient of argument {arg} is {factor:g} x the reference "
+                               "on every element", factor=factor)
+    if a.ndim >= 2 and a.shape[-1] == a.shape[-2] and _close64(a, np.swapaxes(r, -1, -2)):
+        return Verdict(blame, "transposed",
+                       f"{side} gradient of argument {arg} is the transpose of the reference "
+                       "(a missing or extra .T / .mT in the backward)")
+    return Verdict(blame, "mismatch",
+                   f"{side} gradient of argument {arg} differs from the reference on "
+                   f"{tol.mismatched} of {tol.total} elements (worst at index {tol.worst_index}: "
+                   f"{tol.actual_at_worst:.6g} vs {tol.expected_at_worst:.6g})")
+
+
+def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: np.ndarray, dtype: str,
+                   tol: Tolerance) -> Verdict:
+    """Kink, blame and diagnosis for argument ``k``'s gradient disagreement."""
+    arg = probe.diff_pos[k]
+    xs = probe.x
+    try:
+        t64, j64 = probe.grads(xs)
+    except Exception as exc:  # a side that works in the dtype under test but not in float64
+        return Verdict("unknown", "mismatch", f"float64 re-evaluation failed: {type(exc).__name__}: {exc}")
+    tk, jk = t64[k], j64[k]
+    if tk is None:
+        return Verdict("torch", "disconnected", f"no gradient reaches argument {arg} in float64")
+
+    if dtype != "float64" and _close64(tk, jk):
+        lost = compare(torch_grad, reference, default_tolerance("float64"))
+        diag = "nonfinite" if lost.nonfinite_mismatch else "mismatch"
+        return Verdict("torch", diag,
+                       f"only in {dtype}: torch's {dtype} gradient of argument {arg} is off by "
+                       f"{lost.max_abs_error:.3g} at index {lost.worst_index} (more than {tol.k:g} x "
+                       f"the twin's own {dtype} error there); in float64 both agree, so torch loses "
+                       "precision (overflow or cancellation in an intermediate)")
+
+    phi_twin = lambda x: probe.phi(x, "twin")
+    u = _direction(tk - jk)
+    kinks = _coordinate_kinks(phi_twin, xs, k, tk, jk)
+    kink_note = ""
+    if kinks:
+        def valid(g: np.ndarray) -> bool:
+            # a valid subgradient's slope along each kinked coordinate lies between the
+            # one-sided derivatives there; NaN is JAX's convention at some kinks
+            for idx, lo, hi in kinks:
+                slack = 1e-5 * (abs(lo) + abs(hi)) + 1e-9
+                if np.isfinite(g[idx]) and not lo - slack <= g[idx] <= hi + slack:
+                    return False
+            return True
+
+        rng = np.random.default_rng(0)
+        moved = [x + 1e-6 * (1 + np.abs(x)) * rng.standard_normal(x.shape) for x in xs]
+        try:
+            t2, j2 = probe.grads(moved)
+        except Exception:
+            t2, j2 = None, None
+        where = ", ".join(f"index {idx} (one-sided derivatives {lo:.4g}, {hi:.4g})" for idx, lo, hi in kinks[:3])
+        if t2 is not None and _close64(t2[k], j2[k]):
+            if valid(tk) and valid(jk):
+                return Verdict("kink", "mismatch",
+                               f"argument {arg} sits on a kink at {where}: both sides' gradients are "
+                               "valid subgradients there, and they agree again once the input is "
+                               "moved by 1e-6")
+            who = "torch" if not valid(tk) else "twin"
+            return Verdict(who, "mismatch",
+                           f"argument {arg} sits on a kink at {where}, but "
+                           f"{'torch' if who == 'torch' else 'the twin'}'s gradient is not a "
+                           "subgradient there (outside the one-sided derivatives)")
+        if t2 is not None and t2[k] is not None:
+            # a real disagreement next to the kink: judge it where the function is smooth
+            xs, tk, jk = moved, t2[k], j2[k]
+            u = _direction(tk - jk)
+            kink_note = " (judged at a point 1e-6 away from a kink the example sits on)"
+
+    rng = np.random.default_rng(2)
+    support = ~np.isclose(np.nan_to_num(tk, nan=np.inf), np.nan_to_num(jk, nan=-np.inf), rtol=1e-7, atol=0)
+    directions = [u] + [rng.standard_normal(u.shape) * support for _ in range(2)]
+    torch_wrong = twin_wrong = False
+    for d in directions:
+        if not np.any(d):
+            continue
+        est, err = directional_derivative(phi_twin, xs, k, d)
+        est_t, err_t = directional_derivative(lambda x: probe.phi(x, "torch"), xs, k, d)
+        if not _agrees(est, max(err, err_t), est_t):
+            return Verdict("unknown", "mismatch",
+                           f"torch's and the twin's forwards disagree near the example (finite "
+                           f"differences {est_t:.6g} vs {est:.6g}){kink_note}")
+        ct = float(np.sum(np.nan_to_num(tk, nan=np.inf) * d)) if np.all(np.isfinite(tk)) else float("nan")
+        cj = float(np.sum(jk * d)) if np.all(np.isfinite(jk)) else float("nan")
+        torch_wrong |= not _agrees(est, err, ct)
+        twin_wrong |= not _agrees(est, err, cj)
+    if torch_wrong and not twin_wrong:
+        v = diagnose(probe, k, xs, tk, jk, "torch")
+    elif twin_wrong and not torch_wrong:
+        v = diagnose(probe, k, xs, jk, tk, "twin")
+    else:
+        v = diagnose(probe, k, xs, tk, jk, "torch")
+        why = "contradict both sides" if torch_wrong else "cannot tell the sides apart"
+        v = Verdict("unknown", v.diagnosis, v.detail + f"; finite differences {why}", v.factor)
+    return Verdict(v.blame, v.diagnosis, v.detail + kink_note, v.factor)
