@@ -1,0 +1,33 @@
+# Set up from nothing (a virtual environment in .venv) and run things.
+# torch==2.13.0 is installed first: it is the CPU build this machine has on disk; a bare
+# `torch` requirement would download a CUDA build of several GB.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench lint clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m oracle losses
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/run.py --json bench-results/bench.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check oracle losses tests
+
+clean:
+	rm -rf $(VENV) .hypothesis bench-results

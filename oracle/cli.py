@@ -1,0 +1,177 @@
+"""The command line: ``python -m oracle [MODULE ...]``.
+
+Imports the modules (default: ``losses``), checks every pair they registered, prints one
+row per pair, dtype and device, and exits 0 when every outcome is as expected (clean
+pairs clean, known divergences flagged as declared), 1 otherwise, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+__all__ = ["main", "format_table"]
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m oracle",
+        description="Check hand-written PyTorch backward passes against JAX twins.",
+    )
+    p.add_argument("modules", nargs="*", default=["losses"], metavar="MODULE",
+                   help="modules whose registered pairs to check (default: losses)")
+    p.add_argument("--device", action="append", choices=["cpu", "cuda"],
+                   help="device to check on (repeatable; default: cpu, plus cuda when present)")
+    p.add_argument("--dtype", action="append", choices=["float32", "float64"],
+                   help="dtype to check in (repeatable; default: both)")
+    p.add_argument("--max-examples", type=int, default=None, help="examples per pair, dtype and device")
+    p.add_argument("--seed", type=int, default=None, help="hypothesis seed (default: a random one, printed)")
+    p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
+    p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="write the results as JSON")
+    p.add_argument("--plot", dest="plot_dir", default=None, metavar="DIR",
+                   help="draw each gradient divergence into DIR/<name>-<dtype>-<device>.png")
+    p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
+    return p
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def format_table(rows: Sequence[Any]) -> str:
+    """The catalog table: one line per pair x dtype x device (pure; tested)."""
+    head = ("pair", "dtype", "device", "outcome", "as expected", "blame", "diagnosis", "worst error",
+            "examples", "kinks")
+    lines = [head]
+    for r in rows:
+        lines.append((r.name, r.dtype, r.device, r.outcome, "yes" if r.expected else "NO",
+                      _fmt(r.blame), _fmt(r.diagnosis), _fmt(r.worst_error), str(r.examples), str(r.kinks)))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def _progress(out: TextIO, text: str, final: bool = False) -> None:
+    if out.isatty():
+        out.write("\r\033[K" + text + ("\n" if final else ""))
+    elif final:
+        out.write(text + "\n")
+    out.flush()
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 2 if exc.code else 0
+    try:
+        return _run(args, stdout, stderr)
+    except _UsageError as exc:
+        stderr.write(f"python -m oracle: error: {exc}\n")
+        return 2
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if args.max_examples is not None and args.max_examples < 1:
+        raise _UsageError(f"--max-examples={args.max_examples} must be at least 1")
+    if args.seed is not None and args.seed < 0:
+        raise _UsageError(f"--seed={args.seed} must be non-negative")
+    sys.path.insert(0, os.getcwd())
+    for module in args.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
+    from .bridge import normalize_devices
+    from .registry import registry
+
+    try:
+        devices = normalize_devices(args.device)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from exc
+    pairs = list(registry().in_modules(args.modules))
+    if args.pattern:
+        pairs = [p for p in pairs if args.pattern in p.name]
+    if not pairs:
+        raise _UsageError(f"no registered pairs in {', '.join(args.modules)}"
+                          + (f" matching {args.pattern!r}" if args.pattern else ""))
+    if args.list:
+        for p in pairs:
+            stdout.write(f"{p.name}  ({p.module})" + (f"  known divergence: {p.known_divergence.why}"
+                                                     if p.known_divergence else "") + "\n")
+        return 0
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    stderr.write(f"oracle: checking {len(pairs)} pairs, seed {seed} (pass --seed {seed} to replay)\n")
+    kwargs: dict[str, Any] = {"devices": devices, "seed": seed}
+    if args.dtype:
+        kwargs["dtypes"] = tuple(args.dtype)
+    if args.max_examples is not None:
+        kwargs["max_examples"] = args.max_examples
+
+    rows, reports = [], {}
+    start = time.perf_counter()
+    for i, pair in enumerate(pairs, 1):
+        _progress(stderr, f"[{i}/{len(pairs)}] {pair.name} ...")
+        t0 = time.perf_counter()
+        report = pair.verify(**kwargs)
+        reports[pair.name] = report
+        got = pair.outcomes(report)
+        rows.extend(got)
+        mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
+        _progress(stderr, f"[{i}/{len(pairs)}] {pair.name}: {', '.join(r.outcome for r in got)} "
+                          f"({mark}, {time.perf_counter() - t0:.1f}s)", final=True)
+    stdout.write(format_table(rows) + "\n")
+    unexpected = [r for r in rows if not r.expected]
+    stdout.write(f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
+                 f"in {time.perf_counter() - start:.1f}s (seed {seed})\n")
+    for r in unexpected:
+        stdout.write(f"\n{reports[r.name]}\n")
+    if args.plot_dir:
+        _plots(reports, args.plot_dir, stdout)
+    if args.json_path:
+        payload = {
+            "seed": seed,
+            "ok": not unexpected,
+            "rows": [r.to_dict() for r in rows],
+            "reports": {name: rep.to_dict() for name, rep in reports.items()},
+        }
+        directory = os.path.dirname(args.json_path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(args.json_path, "w") as fh:
+            json.dump(payload, fh, indent=2)
+    return 1 if unexpected else 0
+
+
+def _plots(reports: dict[str, Any], directory: str, out: TextIO) -> None:
+    os.makedirs(directory, exist_ok=True)
+    for name, rep in reports.items():
+        for d in rep.findings:
+            if d.check != "vjp" or d.context is None:
+                continue
+            path = os.path.join(directory, f"{name}-{d.dtype}-{d.device}.png")
+            try:
+                from .plot import plot_divergence
+
+                plot_divergence(d, path)
+                out.write(f"plot: {path}\n")
+            except ImportError as exc:
+                out.write(f"plot: skipped ({exc})\n")
+                return
