@@ -38,6 +38,41 @@ class _Diverged(Exception):
         self.findings = findings
 
 
+# One exception type per kind of finding: hypothesis tells distinct failures apart by
+# type, so a wrong forward and a wrong gradient are each shrunk and reported.
+class _ForwardDiverged(_Diverged):
+    pass
+
+
+class _GradientDiverged(_Diverged):
+    pass
+
+
+class _ErrorDiverged(_Diverged):
+    pass
+
+
+_KIND = {"forward": _ForwardDiverged, "vjp": _GradientDiverged, "error": _ErrorDiverged}
+
+
+def _collect(exc: BaseException) -> list[Divergence]:
+    if isinstance(exc, _Diverged):
+        return exc.findings
+    if isinstance(exc, BaseExceptionGroup):
+        found = [d for e in exc.exceptions for d in _collect(e)]
+        order = {"error": 0, "forward": 1, "vjp": 2}
+        return sorted(found, key=lambda d: order.get(d.check, 3))
+    return []
+
+
+def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
+    return Divergence(
+        check="error", argument=None, blame="unknown", diagnosis="error",
+        detail=f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}",
+        dtype=dtype, device=device, name=name,
+    )
+
+
 @dataclass
 class RunResult:
     summary: RunSummary
@@ -89,7 +124,7 @@ def run_config(
         if real:
             attach(real, ex)
             last_real[:] = [real]
-            raise _Diverged(real)
+            raise _KIND[real[0].check](real)
         if findings:
             summary.kinks += 1
             if len(kinks) < _KEEP_KINKS:
@@ -102,7 +137,7 @@ def run_config(
         max_examples=max_examples,
         deadline=None,  # first calls compile with XLA; no timing failures
         suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
+        report_multiple_bugs=True,
         verbosity=Verbosity.quiet,
         phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
         print_blob=False,
@@ -114,12 +149,12 @@ def run_config(
     divergences: list[Divergence] = []
     try:
         test()
-    except _Diverged as found:
-        divergences = found.findings
-    except Flaky:
-        divergences = last_real[0] if last_real else []
+    except Flaky as exc:
+        divergences = last_real[0] if last_real else _collect(exc)
         for d in divergences:
             d.detail += " (the example did not fail again when replayed: nondeterministic function?)"
+    except (_Diverged, BaseExceptionGroup) as found:
+        divergences = _collect(found) or [_internal(found, name, dtype, device)]
     except Unsatisfiable:
         divergences = [Divergence(
             check="error", argument=None, blame="unknown", diagnosis="error",
@@ -127,11 +162,7 @@ def run_config(
             name=name,
         )]
     except Exception as exc:  # an oracle bug must not crash the run: report it
-        divergences = [Divergence(
-            check="error", argument=None, blame="unknown", diagnosis="error",
-            detail=f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}",
-            dtype=dtype, device=device, name=name,
-        )]
+        divergences = [_internal(exc, name, dtype, device)]
     finally:
         summary.seconds = time.perf_counter() - start
     return RunResult(summary, divergences + kinks)
