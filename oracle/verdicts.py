@@ -20,6 +20,9 @@ torch and the twin claim its gradient :math:`g_t`, :math:`g_j` for argument :mat
    contradicts both or neither.
 4. **Diagnosis.** nonfinite, ignores_grad_output (torch's backward is not linear in
    the cotangent), zero, sign_flipped, scaled (with the factor), transposed, mismatch.
+   A relation claimed for every element (scaled, sign_flipped, transposed) must also
+   hold at three random points around the example: one element alone cannot tell a
+   factor of 2 from any other error.
 """
 
 from __future__ import annotations
@@ -173,6 +176,32 @@ def _where(a: np.ndarray, mask: np.ndarray) -> str:
     return str(tuple(int(i) for i in idx[0])) if idx.size else "()"
 
 
+def _elsewhere(probe: Probe, k: int, xs: Sequence[np.ndarray], who: str, points: int = 3):
+    """(blamed side's, other side's) gradients at a few random points around ``xs``:
+    a one-element example cannot tell "scaled" from any other error on its own."""
+    rng = np.random.default_rng(3)
+    for _ in range(points):
+        moved = [x + 0.25 * (1 + np.abs(x)) * rng.standard_normal(x.shape) for x in xs]
+        try:
+            t, j = probe.grads(moved)
+        except Exception:
+            return
+        if t[k] is None or not (np.all(np.isfinite(t[k])) and np.all(np.isfinite(j[k]))):
+            return
+        yield (t[k], j[k]) if who == "torch" else (j[k], t[k])
+
+
+def _ratio(a: np.ndarray, r: np.ndarray) -> float | None:
+    """The constant c with a = c r, if there is one."""
+    rr = float(np.vdot(r, r))
+    if rr == 0:
+        return None
+    c = float(np.vdot(a, r)) / rr
+    if float(np.linalg.norm(a - c * r)) <= 1e-6 * max(float(np.linalg.norm(a)), 1e-300):
+        return c
+    return None
+
+
 def diagnose(probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray, ref: np.ndarray,
              who: str) -> Verdict:
     """Classify how ``actual`` (the blamed side's gradient) differs from ``ref``."""
@@ -206,24 +235,23 @@ def diagnose(probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray,
         return Verdict(blame, "zero",
                        f"{side} gradient of argument {arg} is zero on {int(off.sum())} of {a.size} "
                        f"elements where the reference is not (first at index {_where(a, off)})")
-    rr = float(np.vdot(r, r))
-    if rr > 0:
-        c = float(np.vdot(a, r)) / rr
-        resid = float(np.linalg.norm(a - c * r))
-        if resid <= 1e-6 * max(float(np.linalg.norm(a)), 1e-300):
+    c = _ratio(a, r)
+    if c is not None and abs(c - 1) > 1e-6:
+        elsewhere = [_ratio(a2, r2) for a2, r2 in _elsewhere(probe, k, xs, who) if np.any(r2)]
+        if all(c2 is not None and abs(c2 - c) <= 1e-6 * abs(c) for c2 in elsewhere):
             if abs(c + 1) < 1e-6:
                 return Verdict(blame, "sign_flipped",
                                f"{side} gradient of argument {arg} is the reference with its sign "
                                "flipped on every element")
-            if abs(c - 1) > 1e-6:
-                factor = float(f"{c:.6g}")
-                return Verdict(blame, "scaled",
-                               f"{side} gradient of argument {arg} is {factor:g} x the reference "
-                               "on every element", factor=factor)
+            factor = float(f"{c:.6g}")
+            return Verdict(blame, "scaled",
+                           f"{side} gradient of argument {arg} is {factor:g} x the reference "
+                           "on every element", factor=factor)
     if a.ndim >= 2 and a.shape[-1] == a.shape[-2] and _close64(a, np.swapaxes(r, -1, -2)):
-        return Verdict(blame, "transposed",
-                       f"{side} gradient of argument {arg} is the transpose of the reference "
-                       "(a missing or extra .T / .mT in the backward)")
+        if all(_close64(a2, np.swapaxes(r2, -1, -2)) for a2, r2 in _elsewhere(probe, k, xs, who)):
+            return Verdict(blame, "transposed",
+                           f"{side} gradient of argument {arg} is the transpose of the reference "
+                           "(a missing or extra .T / .mT in the backward)")
     return Verdict(blame, "mismatch",
                    f"{side} gradient of argument {arg} differs from the reference on "
                    f"{tol.mismatched} of {tol.total} elements (worst at index {tol.worst_index}: "
@@ -257,15 +285,6 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
     kinks = _coordinate_kinks(phi_twin, xs, k, tk, jk)
     kink_note = ""
     if kinks:
-        def valid(g: np.ndarray) -> bool:
-            # a valid subgradient's slope along each kinked coordinate lies between the
-            # one-sided derivatives there; NaN is JAX's convention at some kinks
-            for idx, lo, hi in kinks:
-                slack = 1e-5 * (abs(lo) + abs(hi)) + 1e-9
-                if np.isfinite(g[idx]) and not lo - slack <= g[idx] <= hi + slack:
-                    return False
-            return True
-
         rng = np.random.default_rng(0)
         moved = [x + 1e-6 * (1 + np.abs(x)) * rng.standard_normal(x.shape) for x in xs]
         try:
@@ -274,16 +293,12 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
             t2, j2 = None, None
         where = ", ".join(f"index {idx} (one-sided derivatives {lo:.4g}, {hi:.4g})" for idx, lo, hi in kinks[:3])
         if t2 is not None and _close64(t2[k], j2[k]):
-            if valid(tk) and valid(jk):
-                return Verdict("kink", "mismatch",
-                               f"argument {arg} sits on a kink at {where}: both sides' gradients are "
-                               "valid subgradients there, and they agree again once the input is "
-                               "moved by 1e-6")
-            who = "torch" if not valid(tk) else "twin"
-            return Verdict(who, "mismatch",
-                           f"argument {arg} sits on a kink at {where}, but "
-                           f"{'torch' if who == 'torch' else 'the twin'}'s gradient is not a "
-                           "subgradient there (outside the one-sided derivatives)")
+            # Autodiff at a kink need not return a subgradient of the whole function
+            # (a sparsemax at its support boundary mixes two pieces' Jacobians), so the
+            # values there are not judged: only that the sides agree once off the kink.
+            return Verdict("kink", "mismatch",
+                           f"argument {arg} sits on a kink at {where}: torch and the twin pick "
+                           "different values there and agree again once the input is moved by 1e-6")
         if t2 is not None and t2[k] is not None:
             # a real disagreement next to the kink: judge it where the function is smooth
             xs, tk, jk = moved, t2[k], j2[k]
