@@ -106,7 +106,7 @@ def verify(
 
 
 def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
-    from .registry import registry
+    from .registration import registry
 
     reg = registry()
     if name in reg and reg[name].torch_fn is torch_fn and reg[name].jax_fn is jax_fn:

@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         except ImportError as exc:
             raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
     from .bridge import normalize_devices
-    from .registry import registry
+    from .registration import registry
 
     try:
         devices = normalize_devices(args.device)

@@ -83,7 +83,7 @@ def registered_cases(modules: list[str], dtypes=_DTYPES, devices=_DEVICES) -> li
     """``pytest.param`` cases for every registered pair of ``modules``."""
     import importlib
 
-    from .registry import registry
+    from .registration import registry
 
     for m in modules:
         importlib.import_module(m)

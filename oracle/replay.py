@@ -24,7 +24,7 @@ __all__ = ["example_dict", "reproducer", "function_source", "encode_array", "dec
 
 def encode_array(a: np.ndarray) -> str:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    np.save(buf, np.asarray(a), allow_pickle=False)  # (ascontiguousarray would make 0-d arrays 1-d)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -9,6 +9,7 @@ device that says whether the result is what the declaration expects.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,6 +249,9 @@ def twin(
     """
     if not callable(jax_fn):
         raise TypeError(f"@oracle.twin: jax_fn must be callable; got {jax_fn!r}")
+    # the pair belongs to the module that registers it (the catalog's, say), which need
+    # not be where the decorated object was defined
+    caller = sys._getframe(1).f_globals.get("__name__", "__main__")
     specs = normalize_inputs(inputs)
     normalize_dims(specs, dims)  # fail at import time, not at the first run
     if isinstance(known_divergence, str):
@@ -260,10 +264,7 @@ def twin(
     def decorate(obj: Any) -> Any:
         pair_name = name or _snake(getattr(obj, "__name__", type(obj).__name__))
         existing = _REGISTRY.get(pair_name)
-        if existing is not None and (existing.module, getattr(existing.obj, "__qualname__", None)) != (
-            obj.__module__,
-            getattr(obj, "__qualname__", None),
-        ):
+        if existing is not None and existing.module != caller:
             raise ValueError(
                 f"@oracle.twin: the name {pair_name!r} is already registered by "
                 f"{existing.module}; pass name=... to choose another"
@@ -275,7 +276,7 @@ def twin(
             inputs=specs,
             dims=dict(dims) if dims else None,
             known_divergence=known_divergence,
-            module=getattr(obj, "__module__", "__main__"),
+            module=caller,
             options=dict(verify_options),
             obj=obj,
         )

@@ -1,0 +1,150 @@
+"""The catalog against the oracle: clean pairs are clean, specimens are flagged as declared.
+
+The expected outcome of every entry is the public table in ``losses/CATALOG.md``; each
+specimen's finding is derived in its docstring (``losses/_*.py``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import losses  # noqa: F401  (importing the catalog registers its pairs)
+import oracle
+
+DTYPES = ("float32", "float64")
+
+CLEAN = [
+    "weighted_cross_entropy",
+    "double_sin",
+    "proxy_round_l1",
+    "scaled_mse",
+    "thresholded_mse",
+    "matrix_power",
+    "exp_ratio",
+    "max_concat",
+    "weighted_mse",
+    "hinge_margin",
+    "sigmoid_weighted_abs",
+    "conditional_op",
+    "smooth_round_corrected",
+]
+
+# The declared finding of each specimen, field by field (None: any), as in CATALOG.md.
+SPECIMENS = {
+    "weighted_cross_entropy_seed": dict(check=("error", "forward")),
+    "matrix_power_simplified": dict(argument=(0,), check=("vjp",), blame=("torch",)),
+    "matrix_power_loss": dict(argument=(2,), check=("vjp",), blame=("torch",)),
+    "exp_ratio_cut_graph": dict(check=("vjp",), diagnosis=("disconnected",)),
+    "max_concat_indices": dict(diagnosis=("error", "disconnected")),
+    "no_grad_l1": dict(diagnosis=("disconnected", "error")),
+    "custom_exp": dict(
+        argument=(0,), check=("vjp",), diagnosis=("scaled",), blame=("torch",), factor=2.0
+    ),
+    "smooth_round": dict(
+        argument=(0,), check=("vjp",), diagnosis=("scaled",), blame=("torch",), factor=2.0
+    ),
+}
+
+
+def _ids(names):
+    return [pytest.param(name, id=name) for name in names]
+
+
+def _real(report) -> list:
+    return [d for d in report.divergences if d.blame != "kink"]
+
+
+@pytest.fixture(scope="module")
+def specimen_report():
+    """One oracle run per specimen, shared by the tests that read it."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            pair = oracle.registry()[name]
+            cache[name] = pair.verify(max_examples=50, seed=0, devices=["cpu"])
+        return cache[name]
+
+    return get
+
+
+def test_every_entry_of_the_public_table_is_registered():
+    registered = {pair.name for pair in oracle.registry()}
+    missing = (set(CLEAN) | set(SPECIMENS)) - registered
+    assert not missing, f"not registered: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", _ids(CLEAN))
+def test_a_clean_entry_declares_no_divergence(name):
+    assert oracle.registry()[name].known_divergence is None
+
+
+@pytest.mark.parametrize("name", _ids(SPECIMENS))
+def test_a_specimen_declares_the_finding_of_the_public_table(name):
+    known = oracle.registry()[name].known_divergence
+    assert known is not None
+    for field in ("argument", "check", "diagnosis", "blame", "factor"):
+        assert getattr(known, field) == SPECIMENS[name].get(field), field
+    assert known.dtypes is None  # every specimen is wrong in both dtypes
+
+
+@pytest.mark.parametrize("name", _ids(CLEAN))
+def test_a_clean_entry_is_clean_in_both_dtypes(name):
+    pair = oracle.registry()[name]
+    report = pair.verify(max_examples=200, seed=0, dtypes=DTYPES, devices=["cpu"])
+    assert report.ok, str(report)
+    assert {(run.dtype, run.device) for run in report.runs} == {(d, "cpu") for d in DTYPES}
+
+
+@pytest.mark.parametrize("name", _ids(SPECIMENS))
+def test_a_specimen_is_flagged_with_its_declared_finding_in_both_dtypes(name, specimen_report):
+    pair = oracle.registry()[name]
+    report = specimen_report(name)
+    assert not report.ok
+    for dtype in DTYPES:
+        found = [d for d in _real(report) if d.dtype == dtype]
+        assert any(pair.known_divergence.matches(d) for d in found), (dtype, str(report))
+    assert all(row.expected for row in pair.outcomes(report)), pair.outcomes(report)
+
+
+def test_the_simplified_matrix_power_is_blamed_on_its_matrix_gradient(specimen_report):
+    # SpectralNormalizationFunction.backward: G * n A^(n-1), element-wise (seed 001)
+    real = _real(specimen_report("matrix_power_simplified"))
+    assert {d.dtype for d in real} == set(DTYPES)
+    assert all((d.check, d.argument, d.blame) == ("vjp", 0, "torch") for d in real), real
+
+
+def test_the_matrix_power_loss_flags_the_matrix_and_never_prediction_or_target(specimen_report):
+    # prediction (0) and target (1) are differentiated by autograd; only the matrix (2)
+    # goes through the simplified backward
+    real = _real(specimen_report("matrix_power_loss"))
+    assert {d.dtype for d in real} == set(DTYPES)
+    assert {d.argument for d in real} == {2}, real
+
+
+@pytest.mark.parametrize("name", _ids(["custom_exp", "smooth_round"]))
+def test_a_doubled_derivative_is_diagnosed_as_scaled_by_two(name, specimen_report):
+    # CustomExp returns 2 exp(x); SmoothRound drops the forward's factor 1/2 (seed 004)
+    real = _real(specimen_report(name))
+    for dtype in DTYPES:
+        found = [d for d in real if d.dtype == dtype]
+        assert found, dtype
+        assert all(d.argument == 0 and d.diagnosis == "scaled" for d in found), found
+        assert all(d.factor == pytest.approx(2.0, rel=1e-3) for d in found), found
+
+
+def test_a_graph_cut_through_numpy_is_diagnosed_as_disconnected_for_both_inputs(specimen_report):
+    # .detach().numpy() then requires_grad_() makes a new leaf (seed 002)
+    real = _real(specimen_report("exp_ratio_cut_graph"))
+    for dtype in DTYPES:
+        found = [d for d in real if d.dtype == dtype]
+        assert {d.argument for d in found} == {0, 1}, found
+        assert all(d.diagnosis == "disconnected" and d.blame == "torch" for d in found), found
+
+
+def test_the_seed_cross_entropy_fails_when_batch_and_classes_differ(specimen_report):
+    # F.cross_entropy(weight=) wants one weight per class, not one per sample (seed 000)
+    real = _real(specimen_report("weighted_cross_entropy_seed"))
+    errors = [d for d in real if d.check == "error"]
+    assert {d.dtype for d in errors} == set(DTYPES), real
+    assert all(d.blame == "torch" for d in errors), errors
