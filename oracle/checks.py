@@ -147,7 +147,9 @@ def check_example(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str
     grad_scale = max((float(np.max(np.abs(g))) for g in j_out.grads if g.size and np.all(np.isfinite(g))), default=0.0)
 
     # a differentiated input that gets no gradient at all, where the twin says it has one
-    if not problem:
+    # (judged even when the outputs differ in structure, if no torch output carries a
+    # gradient: an integer output, say, from using max's indices instead of its values)
+    if not problem or not any(t_out.connected):
         for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
             if tg is None and (np.any(jg != 0) or not np.all(np.isfinite(jg))):
                 cut = not any(t_out.connected)

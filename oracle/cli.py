@@ -49,7 +49,7 @@ def _fmt(x: Any) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
-        return f"{x:.3g}"
+        return f"{x:.3g}" if x == x else "-"
     return str(x)
 
 
@@ -141,8 +141,8 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     unexpected = [r for r in rows if not r.expected]
     stdout.write(f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
                  f"in {time.perf_counter() - start:.1f}s (seed {seed})\n")
-    for r in unexpected:
-        stdout.write(f"\n{reports[r.name]}\n")
+    for name in dict.fromkeys(r.name for r in unexpected):
+        stdout.write(f"\n{reports[name]}\n")
     if args.plot_dir:
         _plots(reports, args.plot_dir, stdout)
     if args.json_path:
