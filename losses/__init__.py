@@ -1,0 +1,111 @@
+"""The catalog: PyTorch losses and autograd Functions from the seed documents, each
+registered with its JAX twin (see ``oracle.registry()``).
+
+Specimens, the seeds' code where it is wrong, are registered with the finding the
+oracle must show (``known_divergence``), beside their corrected versions.
+``losses/CATALOG.md`` lists every entry.
+"""
+
+from losses._classification import (
+    ClassWeightedCrossEntropyLoss,
+    HingeLossMargin,
+    WeightedCrossEntropyLoss,
+    hinge_margin,
+    hinge_margin_jax,
+    weighted_cross_entropy,
+    weighted_cross_entropy_jax,
+    weighted_cross_entropy_seed,
+)
+from losses._functions import (
+    ConditionalOp,
+    CustomExp,
+    MyCustomFunction,
+    SmoothRound,
+    SmoothRoundCorrected,
+    conditional_op_jax,
+    custom_exp_jax,
+    double_sin_jax,
+    smooth_round_jax,
+)
+from losses._matrix import (
+    MatrixPower,
+    MatrixPowerLoss,
+    SpectralNormalizationFunction,
+    matrix_power_jax,
+    matrix_power_loss,
+    matrix_power_loss_jax,
+)
+from losses._pitfalls import (
+    ExpRatioLoss,
+    ExpRatioLossCutGraph,
+    exp_ratio_jax,
+    max_concat,
+    max_concat_indices,
+    max_concat_jax,
+    no_grad_l1,
+    no_grad_l1_jax,
+)
+from losses._regression import (
+    ProxyLoss,
+    ScaledMSELoss,
+    SigmoidWeightedAbsLoss,
+    ThresholdedLoss,
+    WeightedMSE,
+    proxy_round_l1,
+    proxy_round_l1_jax,
+    scaled_mse,
+    scaled_mse_jax,
+    sigmoid_weighted_abs_jax,
+    thresholded_mse,
+    thresholded_mse_jax,
+    weighted_mse,
+    weighted_mse_jax,
+)
+
+__all__ = [
+    "WeightedCrossEntropyLoss",
+    "weighted_cross_entropy_seed",
+    "ClassWeightedCrossEntropyLoss",
+    "weighted_cross_entropy",
+    "weighted_cross_entropy_jax",
+    "HingeLossMargin",
+    "hinge_margin",
+    "hinge_margin_jax",
+    "MyCustomFunction",
+    "double_sin_jax",
+    "CustomExp",
+    "custom_exp_jax",
+    "ConditionalOp",
+    "conditional_op_jax",
+    "SmoothRound",
+    "SmoothRoundCorrected",
+    "smooth_round_jax",
+    "MatrixPower",
+    "SpectralNormalizationFunction",
+    "matrix_power_jax",
+    "MatrixPowerLoss",
+    "matrix_power_loss",
+    "matrix_power_loss_jax",
+    "ExpRatioLoss",
+    "ExpRatioLossCutGraph",
+    "exp_ratio_jax",
+    "max_concat",
+    "max_concat_indices",
+    "max_concat_jax",
+    "no_grad_l1",
+    "no_grad_l1_jax",
+    "ProxyLoss",
+    "proxy_round_l1",
+    "proxy_round_l1_jax",
+    "ScaledMSELoss",
+    "scaled_mse",
+    "scaled_mse_jax",
+    "ThresholdedLoss",
+    "thresholded_mse",
+    "thresholded_mse_jax",
+    "WeightedMSE",
+    "weighted_mse",
+    "weighted_mse_jax",
+    "SigmoidWeightedAbsLoss",
+    "sigmoid_weighted_abs_jax",
+]
