@@ -6,13 +6,14 @@ torch and the twin claim its gradient :math:`g_t`, :math:`g_j` for argument :mat
 
 1. **Precision.** If :math:`g_t \approx g_j` in float64, the float32 finding is torch
    losing more digits than the twin does: blamed on torch, "only in float32".
-2. **Kink.** Along :math:`u = g_t - g_j`, the one-sided slopes
-   :math:`D_\pm = \pm(\varphi(x \pm hu) - \varphi(x))/h` differ by a gap that does not
-   shrink with :math:`h` exactly when :math:`x` sits on a kink. If both claims lie
-   within :math:`[D_-, D_+]` (each is a valid subgradient there; NaN counts as JAX's
-   convention), and torch and the twin agree again after a tiny random perturbation of
-   the input, the finding is ``blame="kink"``. If they still disagree after the
-   perturbation, there is a real bug next to the kink, judged at the perturbed point.
+2. **Kink.** Along a coordinate :math:`e` where the claims differ (the 8 where they
+   differ most), the one-sided slopes :math:`D_\pm = \pm(\varphi(x \pm he) - \varphi(x))/h`
+   differ by a gap that does not shrink with :math:`h` exactly when :math:`x` sits on
+   a kink. If torch and the twin agree again after a random perturbation of the input
+   by 1e-6, the finding is ``blame="kink"``: both conventions are valid there (the
+   values at the kink are not judged: autodiff through a composite function need not
+   return a subgradient there). If they still disagree, there is a real bug next to
+   the kink, judged at the perturbed point.
 3. **Blame.** Central differences with Richardson extrapolation, over several steps
    (the one with the smallest error estimate wins), of both forwards, along :math:`u`
    and two random directions on the elements where the claims differ. The side whose

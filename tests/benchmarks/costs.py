@@ -115,17 +115,28 @@ def timed(fns: dict[str, Callable[[], Any]], *, budget_s: float, min_reps: int =
 
 
 def _verify_per_example(bench: Bench, sizes: dict[str, int], dtype: str, examples: int) -> dict[str, Any]:
+    """Seconds per example of a whole verify run (after a warm-up run that compiles).
+
+    When the warm-up run reports an error (hypothesis could not draw the inputs, say),
+    the timed run is skipped and ``failed`` says why."""
     dims = {k: (v, v) for k, v in sizes.items()}
     kw = dict(dims=dims, dtypes=(dtype,), devices=["cpu"], seed=0, settings=_NO_DB)
-    oracle.verify(bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=2, **kw)  # compiles
+    start = time.perf_counter()
+    warm = oracle.verify(bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=2, **kw)
+    errors = [d for d in warm.findings if d.check == "error"]
+    if errors:
+        return {"failed": errors[0].detail, "seconds": time.perf_counter() - start, "examples": warm.runs[0].examples,
+                "per_example": None, "ok": False}
     report = oracle.verify(bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=examples, **kw)
     run = report.runs[0]
     return {"seconds": run.seconds, "examples": run.examples, "per_example": run.seconds / max(run.examples, 1),
-            "ok": report.ok}
+            "ok": report.ok, "failed": None if report.ok else report.findings[0].detail}
 
 
-def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_examples: int) -> dict[str, Any]:
-    """Table a: one row (a function at a size in a dtype)."""
+def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_examples: int,
+             skip_verify: str | None = None) -> dict[str, Any]:
+    """Table a: one row (a function at a size in a dtype). ``skip_verify``: a reason not
+    to time ``verify`` (it already failed at this size in another dtype)."""
     sizes = shapes_for(bench, n)
     values = prepare(bench, sizes)
     sides = _sides(bench)
@@ -136,7 +147,10 @@ def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_exampl
         "check": lambda: check_example(sides, values, _COT_SEED, dtype, "cpu"),
     }, budget_s=budget_s)
     findings = check_example(sides, values, _COT_SEED, dtype, "cpu")
-    ver = _verify_per_example(bench, sizes, dtype, verify_examples)
+    if skip_verify:
+        ver = {"per_example": None, "examples": 0, "ok": False, "failed": skip_verify}
+    else:
+        ver = _verify_per_example(bench, sizes, dtype, verify_examples)
     floor = t["torch"]["median"] + t["jax"]["median"]
     return {
         "function": bench.name,
@@ -153,10 +167,12 @@ def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_exampl
         "floor_min_s": t["torch"]["min"] + t["jax"]["min"],
         "reps": t["check"]["reps"],
         "check_ratio": t["check"]["median"] / floor,
+        "check_ratio_min": t["check"]["min"] / (t["torch"]["min"] + t["jax"]["min"]),
         "verify_per_example_s": ver["per_example"],
         "verify_examples": ver["examples"],
-        "verify_ratio": ver["per_example"] / floor,
-        "clean": not findings and ver["ok"],
+        "verify_ratio": ver["per_example"] / floor if ver["per_example"] else None,
+        "verify_failed": ver["failed"],
+        "clean": not findings,
     }
 
 
@@ -182,7 +198,7 @@ def _once(fn: Callable[[], Any]) -> float:
 
 
 def gradcheck_row(bench: Bench, n: int, *, budget_s: float, previous: dict[str, Any] | None,
-                  default_limit_s: float = 60.0) -> dict[str, Any]:
+                  default_limit_s: float = 60.0, skip_verify: str | None = None) -> dict[str, Any]:
     """Table b: one verify example in float64 against gradcheck (default and fast mode).
 
     Default gradcheck builds two dense Jacobians, so its cost grows with the square of
@@ -216,7 +232,11 @@ def gradcheck_row(bench: Bench, n: int, *, budget_s: float, previous: dict[str, 
         while not reps or (sum(reps) < budget_s and len(reps) < 5):
             reps.append(_once(default))
         default_s, estimated = statistics.median(reps), False
-    verify64 = _verify_per_example(bench, sizes, "float64", 20 if n <= 1000 else 8)
+    if skip_verify:
+        verify64 = {"per_example": None, "failed": skip_verify}
+    else:
+        verify64 = _verify_per_example(bench, sizes, "float64", 20 if n <= 1000 else 8)
+    vpe = verify64["per_example"]
     check_s = t["check"]["median"]
     growth = None
     if previous is not None and previous.get("default_s") and not estimated:
@@ -227,13 +247,14 @@ def gradcheck_row(bench: Bench, n: int, *, budget_s: float, previous: dict[str, 
         "elements": elements(bench, sizes),
         "sizes": sizes,
         "check_s": check_s,
-        "verify_per_example_s": verify64["per_example"],
+        "verify_per_example_s": vpe,
+        "verify_failed": verify64["failed"],
         "default_s": default_s,
         "default_estimated": estimated,
         "default_growth": growth,
         "fast_s": t["fast"]["median"],
         "speedup_vs_default": default_s / check_s,
         "speedup_vs_fast": t["fast"]["median"] / check_s,
-        "verify_speedup_vs_default": default_s / verify64["per_example"],
-        "verify_speedup_vs_fast": t["fast"]["median"] / verify64["per_example"],
+        "verify_speedup_vs_default": default_s / vpe if vpe else None,
+        "verify_speedup_vs_fast": t["fast"]["median"] / vpe if vpe else None,
     }
