@@ -68,16 +68,26 @@ def verify(
     hypothesis settings object (database, phases...).
     """
     if not callable(torch_fn):
-        raise TypeError(f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}")
+        raise TypeError(
+            f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
+        )
     if not callable(jax_fn):
-        raise TypeError(f"jax_fn must be callable (the JAX twin of torch_fn's forward); got {jax_fn!r}")
+        raise TypeError(
+            f"jax_fn must be callable (the JAX twin of torch_fn's forward); got {jax_fn!r}"
+        )
     specs = normalize_inputs(inputs)
     bounds = normalize_dims(specs, dims)
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
     if max_examples is None:
-        current = hsettings.get_current_profile_name() if hasattr(hsettings, "get_current_profile_name") else None
-        max_examples = hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
+        current = (
+            hsettings.get_current_profile_name()
+            if hasattr(hsettings, "get_current_profile_name")
+            else None
+        )
+        max_examples = (
+            hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
+        )
     max_examples = _check_int(max_examples, "max_examples", 1)
     if seed is not None:
         seed = _check_int(seed, "seed", 0)
@@ -97,8 +107,15 @@ def verify(
         for device in devices:
             for dtype in dtypes:
                 res = run_config(
-                    sides, strategy, name=name, dtype=dtype, device=device,
-                    max_examples=max_examples, seed=seed, parent=settings, fn_refs=fn_refs,
+                    sides,
+                    strategy,
+                    name=name,
+                    dtype=dtype,
+                    device=device,
+                    max_examples=max_examples,
+                    seed=seed,
+                    parent=settings,
+                    fn_refs=fn_refs,
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
@@ -111,10 +128,15 @@ def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
     reg = registry()
     if name in reg and reg[name].torch_fn is torch_fn and reg[name].jax_fn is jax_fn:
         return {"registry": name, "module": reg[name].module}
-    return {"torch_fn": function_source(torch_fn, "torch_fn"), "jax_fn": function_source(jax_fn, "jax_fn")}
+    return {
+        "torch_fn": function_source(torch_fn, "torch_fn"),
+        "jax_fn": function_source(jax_fn, "jax_fn"),
+    }
 
 
-def assert_twins(torch_fn: Callable, jax_fn: Callable, inputs: Sequence[Any], **kwargs: Any) -> Report:
+def assert_twins(
+    torch_fn: Callable, jax_fn: Callable, inputs: Sequence[Any], **kwargs: Any
+) -> Report:
     """:func:`verify`, then raise ``AssertionError(str(report))`` unless it is ok."""
     report = verify(torch_fn, jax_fn, inputs, **kwargs)
     if not report.ok:

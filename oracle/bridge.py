@@ -57,7 +57,7 @@ def _jax_has_gpu() -> bool:
 
 
 def available_devices() -> tuple[str, ...]:
-    """"cpu", plus "cuda" when both torch and JAX see a GPU."""
+    """ "cpu", plus "cuda" when both torch and JAX see a GPU."""
     return ("cpu", "cuda") if torch.cuda.is_available() and _jax_has_gpu() else ("cpu",)
 
 
@@ -74,7 +74,11 @@ def normalize_devices(devices: Any) -> tuple[str, ...]:
         if name == "cuda" and name not in available_devices():
             raise ValueError(
                 "devices: 'cuda' was asked for, but "
-                + ("torch sees no GPU" if not torch.cuda.is_available() else "JAX sees no GPU (install a CUDA jaxlib)")
+                + (
+                    "torch sees no GPU"
+                    if not torch.cuda.is_available()
+                    else "JAX sees no GPU (install a CUDA jaxlib)"
+                )
                 + "; pass devices=None to check on every device present"
             )
         out.append(name)

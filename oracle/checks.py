@@ -67,7 +67,9 @@ def _structure_problem(t: Outputs, j: Outputs) -> str | None:
         return f"torch returned {len(t.leaves)} output(s), the twin {len(j.leaves)}"
     for i, (a, b) in enumerate(zip(t.leaves, j.leaves, strict=True)):
         if a.shape != b.shape:
-            return f"output {i} has shape {tuple(a.shape)} in torch and {tuple(b.shape)} in the twin"
+            return (
+                f"output {i} has shape {tuple(a.shape)} in torch and {tuple(b.shape)} in the twin"
+            )
         if (a.dtype.kind == "f") != (b.dtype.kind == "f"):
             return f"output {i} is {a.dtype} in torch and {b.dtype} in the twin"
     return None
@@ -96,7 +98,12 @@ class _Reference:
 
 
 def _judge(
-    sides: Sides, actual: np.ndarray, lowp: np.ndarray, dtype: str, ref: _Reference, index: int | None,
+    sides: Sides,
+    actual: np.ndarray,
+    lowp: np.ndarray,
+    dtype: str,
+    ref: _Reference,
+    index: int | None,
     fallback_scale: float,
 ) -> tuple[Comparison, np.ndarray]:
     """Compare torch's ``actual`` with the twin: fast path, then the float64 reference."""
@@ -109,7 +116,9 @@ def _judge(
     return compare(actual, expected, tol, twin_lowp=lowp, scale=fallback_scale), expected
 
 
-def check_example(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str) -> list[Divergence]:
+def check_example(
+    sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str
+) -> list[Divergence]:
     """Every finding for one example (kinks included, marked ``blame="kink"``)."""
     # the twin's output structure decides the cotangents; one random normal per output
     try:
@@ -144,7 +153,10 @@ def check_example(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str
     findings: list[Divergence] = []
     diff_pos = sides.diff_positions
     ref = _Reference(sides, values, device, cots)
-    grad_scale = max((float(np.max(np.abs(g))) for g in j_out.grads if g.size and np.all(np.isfinite(g))), default=0.0)
+    grad_scale = max(
+        (float(np.max(np.abs(g))) for g in j_out.grads if g.size and np.all(np.isfinite(g))),
+        default=0.0,
+    )
 
     # a differentiated input that gets no gradient at all, where the twin says it has one
     # (judged even when the outputs differ in structure, if no torch output carries a
@@ -153,50 +165,92 @@ def check_example(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str
         for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
             if tg is None and (np.any(jg != 0) or not np.all(np.isfinite(jg))):
                 cut = not any(t_out.connected)
-                findings.append(Divergence(
-                    check="vjp", argument=diff_pos[k], blame="torch", diagnosis="disconnected",
-                    detail=(
-                        f"no gradient reaches argument {diff_pos[k]}: "
-                        + ("no output of torch_fn requires grad (the graph is cut inside "
-                           "the function: .detach(), .numpy(), .item(), torch.no_grad(), "
-                           "or an integer output)" if cut else
-                           "torch.autograd.grad returned None for it (the graph is cut "
-                           "between this input and the outputs)")
-                        + "; the twin's gradient is not zero"
-                    ),
-                    dtype=dtype, device=device,
-                    max_abs_error=float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf)))) if jg.size else 0.0,
-                ))
+                findings.append(
+                    Divergence(
+                        check="vjp",
+                        argument=diff_pos[k],
+                        blame="torch",
+                        diagnosis="disconnected",
+                        detail=(
+                            f"no gradient reaches argument {diff_pos[k]}: "
+                            + (
+                                "no output of torch_fn requires grad (the graph is cut inside "
+                                "the function: .detach(), .numpy(), .item(), torch.no_grad(), "
+                                "or an integer output)"
+                                if cut
+                                else "torch.autograd.grad returned None for it (the graph is cut "
+                                "between this input and the outputs)"
+                            )
+                            + "; the twin's gradient is not zero"
+                        ),
+                        dtype=dtype,
+                        device=device,
+                        max_abs_error=float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf))))
+                        if jg.size
+                        else 0.0,
+                    )
+                )
 
     if problem:
-        findings.append(Divergence(
-            check="forward", argument=None, blame="unknown", diagnosis="mismatch",
-            detail=f"the outputs differ in structure: {problem}", dtype=dtype, device=device,
-        ))
+        findings.append(
+            Divergence(
+                check="forward",
+                argument=None,
+                blame="unknown",
+                diagnosis="mismatch",
+                detail=f"the outputs differ in structure: {problem}",
+                dtype=dtype,
+                device=device,
+            )
+        )
         return findings
 
-    out_scale = max((float(np.max(np.abs(x))) for x in j_out.leaves if x.size and x.dtype.kind == "f"
-                     and np.all(np.isfinite(x))), default=0.0)
+    out_scale = max(
+        (
+            float(np.max(np.abs(x)))
+            for x in j_out.leaves
+            if x.size and x.dtype.kind == "f" and np.all(np.isfinite(x))
+        ),
+        default=0.0,
+    )
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
             if not np.array_equal(a, b):
                 n = int(np.sum(a != b))
-                findings.append(Divergence(
-                    check="forward", argument=None, blame="unknown", diagnosis="mismatch",
-                    detail=f"integer output {i} differs in {n} of {a.size} elements", dtype=dtype,
-                    device=device, mismatched=n, total=int(a.size),
-                ))
+                findings.append(
+                    Divergence(
+                        check="forward",
+                        argument=None,
+                        blame="unknown",
+                        diagnosis="mismatch",
+                        detail=f"integer output {i} differs in {n} of {a.size} elements",
+                        dtype=dtype,
+                        device=device,
+                        mismatched=n,
+                        total=int(a.size),
+                    )
+                )
                 return findings
             continue
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
         if not c.ok:
             diag = "nonfinite" if c.nonfinite_mismatch else "mismatch"
-            findings.append(_fill(Divergence(
-                check="forward", argument=None, blame="unknown", diagnosis=diag,
-                detail=f"output {i} differs: {c.mismatched} of {c.total} elements beyond tolerance "
-                "(the gradient cannot be judged where the forward already disagrees)",
-                dtype=dtype, device=device,
-            ), c, sides.tolerance(dtype)))
+            findings.append(
+                _fill(
+                    Divergence(
+                        check="forward",
+                        argument=None,
+                        blame="unknown",
+                        diagnosis=diag,
+                        detail=f"output {i} differs: {c.mismatched} of {c.total} elements beyond tolerance "
+                        "(the gradient cannot be judged where the forward already disagrees)",
+                        dtype=dtype,
+                        device=device,
+                    ),
+                    c,
+                    sides.tolerance(dtype),
+                )
+            )
             return findings
 
     probe = None
@@ -208,12 +262,25 @@ def check_example(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str
             continue
         if probe is None:
             probe = Probe(sides.torch, sides.twin, values, diff_pos, cots, device)
-        v: Verdict = judge_gradient(probe, k, torch_grad=tg, reference=expected, dtype=dtype,
-                                    tol=sides.tolerance(dtype))
+        v: Verdict = judge_gradient(
+            probe, k, torch_grad=tg, reference=expected, dtype=dtype, tol=sides.tolerance(dtype)
+        )
         if v.blame == "none":
             continue
-        findings.append(_fill(Divergence(
-            check="vjp", argument=diff_pos[k], blame=v.blame, diagnosis=v.diagnosis, detail=v.detail,
-            dtype=dtype, device=device, factor=v.factor,
-        ), c, sides.tolerance(dtype)))
+        findings.append(
+            _fill(
+                Divergence(
+                    check="vjp",
+                    argument=diff_pos[k],
+                    blame=v.blame,
+                    diagnosis=v.diagnosis,
+                    detail=v.detail,
+                    dtype=dtype,
+                    device=device,
+                    factor=v.factor,
+                ),
+                c,
+                sides.tolerance(dtype),
+            )
+        )
     return findings

@@ -29,18 +29,42 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m oracle",
         description="Check hand-written PyTorch backward passes against JAX twins.",
     )
-    p.add_argument("modules", nargs="*", default=["losses"], metavar="MODULE",
-                   help="modules whose registered pairs to check (default: losses)")
-    p.add_argument("--device", action="append", choices=["cpu", "cuda"],
-                   help="device to check on (repeatable; default: cpu, plus cuda when present)")
-    p.add_argument("--dtype", action="append", choices=["float32", "float64"],
-                   help="dtype to check in (repeatable; default: both)")
-    p.add_argument("--max-examples", type=int, default=None, help="examples per pair, dtype and device")
-    p.add_argument("--seed", type=int, default=None, help="hypothesis seed (default: a random one, printed)")
+    p.add_argument(
+        "modules",
+        nargs="*",
+        default=["losses"],
+        metavar="MODULE",
+        help="modules whose registered pairs to check (default: losses)",
+    )
+    p.add_argument(
+        "--device",
+        action="append",
+        choices=["cpu", "cuda"],
+        help="device to check on (repeatable; default: cpu, plus cuda when present)",
+    )
+    p.add_argument(
+        "--dtype",
+        action="append",
+        choices=["float32", "float64"],
+        help="dtype to check in (repeatable; default: both)",
+    )
+    p.add_argument(
+        "--max-examples", type=int, default=None, help="examples per pair, dtype and device"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="hypothesis seed (default: a random one, printed)"
+    )
     p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
-    p.add_argument("--json", dest="json_path", default=None, metavar="PATH", help="write the results as JSON")
-    p.add_argument("--plot", dest="plot_dir", default=None, metavar="DIR",
-                   help="draw each gradient divergence into DIR/<name>-<dtype>-<device>.png")
+    p.add_argument(
+        "--json", dest="json_path", default=None, metavar="PATH", help="write the results as JSON"
+    )
+    p.add_argument(
+        "--plot",
+        dest="plot_dir",
+        default=None,
+        metavar="DIR",
+        help="draw each gradient divergence into DIR/<name>-<dtype>-<device>.png",
+    )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     return p
 
@@ -55,14 +79,36 @@ def _fmt(x: Any) -> str:
 
 def format_table(rows: Sequence[Any]) -> str:
     """The catalog table: one line per pair x dtype x device (pure; tested)."""
-    head = ("pair", "dtype", "device", "outcome", "as expected", "blame", "diagnosis", "worst error",
-            "examples", "kinks")
+    head = (
+        "pair",
+        "dtype",
+        "device",
+        "outcome",
+        "as expected",
+        "blame",
+        "diagnosis",
+        "worst error",
+        "examples",
+        "kinks",
+    )
     lines = [head]
     for r in rows:
-        lines.append((r.name, r.dtype, r.device, r.outcome, "yes" if r.expected else "NO",
-                      _fmt(r.blame), _fmt(r.diagnosis), _fmt(r.worst_error), str(r.examples), str(r.kinks)))
+        lines.append(
+            (
+                r.name,
+                r.dtype,
+                r.device,
+                r.outcome,
+                "yes" if r.expected else "NO",
+                _fmt(r.blame),
+                _fmt(r.diagnosis),
+                _fmt(r.worst_error),
+                str(r.examples),
+                str(r.kinks),
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
 def _progress(out: TextIO, text: str, final: bool = False) -> None:
@@ -73,7 +119,9 @@ def _progress(out: TextIO, text: str, final: bool = False) -> None:
     out.flush()
 
 
-def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = _parser()
@@ -110,15 +158,22 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.pattern:
         pairs = [p for p in pairs if args.pattern in p.name]
     if not pairs:
-        raise _UsageError(f"no registered pairs in {', '.join(args.modules)}"
-                          + (f" matching {args.pattern!r}" if args.pattern else ""))
+        raise _UsageError(
+            f"no registered pairs in {', '.join(args.modules)}"
+            + (f" matching {args.pattern!r}" if args.pattern else "")
+        )
     if args.list:
         for p in pairs:
-            stdout.write(f"{p.name}  ({p.module})" + (f"  known divergence: {p.known_divergence.why}"
-                                                     if p.known_divergence else "") + "\n")
+            stdout.write(
+                f"{p.name}  ({p.module})"
+                + (f"  known divergence: {p.known_divergence.why}" if p.known_divergence else "")
+                + "\n"
+            )
         return 0
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
-    stderr.write(f"oracle: checking {len(pairs)} pairs, seed {seed} (pass --seed {seed} to replay)\n")
+    stderr.write(
+        f"oracle: checking {len(pairs)} pairs, seed {seed} (pass --seed {seed} to replay)\n"
+    )
     kwargs: dict[str, Any] = {"devices": devices, "seed": seed}
     if args.dtype:
         kwargs["dtypes"] = tuple(args.dtype)
@@ -135,12 +190,18 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         got = pair.outcomes(report)
         rows.extend(got)
         mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
-        _progress(stderr, f"[{i}/{len(pairs)}] {pair.name}: {', '.join(r.outcome for r in got)} "
-                          f"({mark}, {time.perf_counter() - t0:.1f}s)", final=True)
+        _progress(
+            stderr,
+            f"[{i}/{len(pairs)}] {pair.name}: {', '.join(r.outcome for r in got)} "
+            f"({mark}, {time.perf_counter() - t0:.1f}s)",
+            final=True,
+        )
     stdout.write(format_table(rows) + "\n")
     unexpected = [r for r in rows if not r.expected]
-    stdout.write(f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
-                 f"in {time.perf_counter() - start:.1f}s (seed {seed})\n")
+    stdout.write(
+        f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
+        f"in {time.perf_counter() - start:.1f}s (seed {seed})\n"
+    )
     for name in dict.fromkeys(r.name for r in unexpected):
         stdout.write(f"\n{reports[name]}\n")
     if args.plot_dir:

@@ -43,7 +43,12 @@ def line_data(d: Any, points: int = 61) -> dict[str, np.ndarray]:
         torch_line.append(float(np.sum(tg[k] * u)) if tg[k] is not None else 0.0)
         twin_line.append(float(np.sum(jg[k] * u)))
         fd_line.append(directional_derivative(lambda x: probe.phi(x, "twin"), xs, k, u)[0])
-    return {"s": s, "torch": np.array(torch_line), "twin": np.array(twin_line), "fd": np.array(fd_line)}
+    return {
+        "s": s,
+        "torch": np.array(torch_line),
+        "twin": np.array(twin_line),
+        "fd": np.array(fd_line),
+    }
 
 
 def plot_divergence(d: Any, path: str, points: int = 61) -> str:
@@ -59,14 +64,26 @@ def plot_divergence(d: Any, path: str, points: int = 61) -> str:
     fig = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(data["s"], data["fd"], color="0.55", lw=5, alpha=0.6, label="finite differences (float64)")
+    ax.plot(
+        data["s"], data["fd"], color="0.55", lw=5, alpha=0.6, label="finite differences (float64)"
+    )
     ax.plot(data["s"], data["twin"], color="tab:blue", lw=1.8, label="twin: jax.vjp")
-    ax.plot(data["s"], data["torch"], color="tab:red", lw=1.4, ls="--", label="torch: hand-written backward")
+    ax.plot(
+        data["s"],
+        data["torch"],
+        color="tab:red",
+        lw=1.4,
+        ls="--",
+        label="torch: hand-written backward",
+    )
     ax.axvline(0.0, color="0.3", lw=0.8, ls=":")
     ax.set_xlabel("s  (the example is at s = 0; u = direction of the disagreement)")
     ax.set_ylabel("d/ds <v, f(x + s u)>")
-    ax.set_title(f"{d.name or 'pair'}: argument {d.argument}, {d.dtype} on {d.device}: "
-                 f"blame {d.blame}, {d.diagnosis}", fontsize=9)
+    ax.set_title(
+        f"{d.name or 'pair'}: argument {d.argument}, {d.dtype} on {d.device}: "
+        f"blame {d.blame}, {d.diagnosis}",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()

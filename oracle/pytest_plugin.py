@@ -31,17 +31,41 @@ _DEVICES = ("cpu", "cuda")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("oracle", "gradient oracle")
-    group.addoption("--oracle-device", action="append", choices=_DEVICES, default=None,
-                    help="device for registered pairs (repeatable; default: cpu and cuda, cuda skipped when absent)")
-    group.addoption("--oracle-dtype", action="append", choices=_DTYPES, default=None,
-                    help="dtype for registered pairs (repeatable; default: float32 and float64)")
-    group.addoption("--oracle-max-examples", type=int, default=None,
-                    help="hypothesis examples per pair, dtype and device (default: the pair's, or 100)")
-    group.addoption("--oracle-seed", type=int, default=None,
-                    help="seed for every oracle search (default: random, printed in the header; 0 under CI)")
-    group.addoption("--oracle-modules", action="append", default=None,
-                    help="modules whose registered pairs feed the oracle_pair fixture")
-    parser.addini("oracle_modules", "modules whose registered pairs feed the oracle_pair fixture", type="args")
+    group.addoption(
+        "--oracle-device",
+        action="append",
+        choices=_DEVICES,
+        default=None,
+        help="device for registered pairs (repeatable; default: cpu and cuda, cuda skipped when absent)",
+    )
+    group.addoption(
+        "--oracle-dtype",
+        action="append",
+        choices=_DTYPES,
+        default=None,
+        help="dtype for registered pairs (repeatable; default: float32 and float64)",
+    )
+    group.addoption(
+        "--oracle-max-examples",
+        type=int,
+        default=None,
+        help="hypothesis examples per pair, dtype and device (default: the pair's, or 100)",
+    )
+    group.addoption(
+        "--oracle-seed",
+        type=int,
+        default=None,
+        help="seed for every oracle search (default: random, printed in the header; 0 under CI)",
+    )
+    group.addoption(
+        "--oracle-modules",
+        action="append",
+        default=None,
+        help="modules whose registered pairs feed the oracle_pair fixture",
+    )
+    parser.addini(
+        "oracle_modules", "modules whose registered pairs feed the oracle_pair fixture", type="args"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,8 +83,10 @@ _SEED = pytest.StashKey[int]()
 def pytest_report_header(config: pytest.Config) -> str:
     devices = config.getoption("--oracle-device") or list(_DEVICES)
     dtypes = config.getoption("--oracle-dtype") or list(_DTYPES)
-    return (f"oracle: --oracle-seed={config.stash[_SEED]} (devices {', '.join(devices)}; "
-            f"dtypes {', '.join(dtypes)})")
+    return (
+        f"oracle: --oracle-seed={config.stash[_SEED]} (devices {', '.join(devices)}; "
+        f"dtypes {', '.join(dtypes)})"
+    )
 
 
 @dataclass(frozen=True)

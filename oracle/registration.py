@@ -20,8 +20,15 @@ __all__ = ["Known", "Pair", "Outcome", "Registry", "twin", "registry"]
 
 _CHECKS = ("forward", "vjp", "jvp", "hvp", "contract", "error")
 _DIAGNOSES = (
-    "scaled", "sign_flipped", "transposed", "zero", "disconnected",
-    "ignores_grad_output", "nonfinite", "error", "mismatch",
+    "scaled",
+    "sign_flipped",
+    "transposed",
+    "zero",
+    "disconnected",
+    "ignores_grad_output",
+    "nonfinite",
+    "error",
+    "mismatch",
 )
 
 
@@ -32,7 +39,9 @@ def _as_tuple(value: Any, name: str, allowed: Sequence[Any] | None = None) -> tu
     if allowed is not None:
         for v in out:
             if v not in allowed:
-                raise ValueError(f"Known: {name}={v!r} is not one of {', '.join(map(repr, allowed))}")
+                raise ValueError(
+                    f"Known: {name}={v!r} is not one of {', '.join(map(repr, allowed))}"
+                )
     return out
 
 
@@ -59,7 +68,9 @@ class Known:
         object.__setattr__(self, "argument", _as_tuple(self.argument, "argument"))
         object.__setattr__(self, "check", _as_tuple(self.check, "check", _CHECKS))
         object.__setattr__(self, "diagnosis", _as_tuple(self.diagnosis, "diagnosis", _DIAGNOSES))
-        object.__setattr__(self, "blame", _as_tuple(self.blame, "blame", ("torch", "twin", "unknown")))
+        object.__setattr__(
+            self, "blame", _as_tuple(self.blame, "blame", ("torch", "twin", "unknown"))
+        )
         object.__setattr__(self, "dtypes", _as_tuple(self.dtypes, "dtypes", ("float32", "float64")))
 
     def expected_in(self, dtype: str) -> bool:
@@ -136,7 +147,9 @@ class Pair:
         """One row per dtype and device of ``report``, judged against the declaration."""
         rows = []
         for run in report.runs:
-            found = [d for d in report.divergences if (d.dtype, d.device) == (run.dtype, run.device)]
+            found = [
+                d for d in report.divergences if (d.dtype, d.device) == (run.dtype, run.device)
+            ]
             real = [d for d in found if d.blame != "kink"]
             known = self.known_divergence
             if run.skipped:
@@ -202,6 +215,7 @@ class Registry(Mapping[str, Pair]):
 
     def in_modules(self, modules: Sequence[str]) -> Registry:
         """The pairs defined in any of ``modules`` or their submodules."""
+
         def inside(pair: Pair) -> bool:
             return any(pair.module == m or pair.module.startswith(m + ".") for m in modules)
 

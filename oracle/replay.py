@@ -43,8 +43,12 @@ def _kind(spec: Any) -> str:
 def example_dict(ex: Any, specs: Sequence[Any]) -> dict[str, Any]:
     """The shrunk example as plain data: dims, argument values, cotangent seed."""
     args = [np.array(v) if isinstance(v, np.ndarray) else v for v in ex.values]
-    return {"dims": dict(ex.dims), "args": args, "kinds": [_kind(s) for s in specs],
-            "cotangent_seed": ex.cotangent_seed}
+    return {
+        "dims": dict(ex.dims),
+        "args": args,
+        "kinds": [_kind(s) for s in specs],
+        "cotangent_seed": ex.cotangent_seed,
+    }
 
 
 def function_source(fn: Callable, var: str) -> str | None:
@@ -85,13 +89,15 @@ def _bindings(fn_refs: dict[str, Any]) -> str:
     for var in ("torch_fn", "jax_fn"):
         src = fn_refs.get(var)
         if src is None:
-            lines.append(f"{var} = None  # could not be imported (a lambda or local function): define it here")
+            lines.append(
+                f"{var} = None  # could not be imported (a lambda or local function): define it here"
+            )
         else:
             lines.append(src)
     return "\n".join(lines)
 
 
-_BODY = '''
+_BODY = """
 def _array(b64):
     return np.load(io.BytesIO(base64.b64decode(b64)), allow_pickle=False)
 
@@ -167,11 +173,16 @@ for i, tg, jg in zip(diff_idx, tgrads, jgrads):
     print("  twin:      ", jg)
     print("  difference:", tg - jg)
     print("  max |difference|:", np.max(np.abs(tg.astype("float64") - jg.astype("float64")), initial=0.0))
-'''
+"""
 
 
-def reproducer(finding: Any, info: dict[str, Any], fn_refs: dict[str, Any], specs: Sequence[Any],
-               cotangents: Sequence[np.ndarray | None]) -> str:
+def reproducer(
+    finding: Any,
+    info: dict[str, Any],
+    fn_refs: dict[str, Any],
+    specs: Sequence[Any],
+    cotangents: Sequence[np.ndarray | None],
+) -> str:
     head = (
         f"# oracle reproducer: {finding.name or 'pair'}: {finding.check}"
         + (f" of argument {finding.argument}" if finding.argument is not None else "")

@@ -65,7 +65,9 @@ def format_example(example: dict[str, Any] | None, limit: int = 6) -> str:
     for i, a in enumerate(example.get("args", [])):
         if isinstance(a, np.ndarray):
             flat = a.reshape(-1)
-            vals = ", ".join(f"{float(v):.6g}" if a.dtype.kind == "f" else str(v) for v in flat[:limit])
+            vals = ", ".join(
+                f"{float(v):.6g}" if a.dtype.kind == "f" else str(v) for v in flat[:limit]
+            )
             more = ", ..." if flat.size > limit else ""
             parts.append(f"arg {i}: {a.dtype}{list(a.shape)} [{vals}{more}]")
         else:
@@ -134,7 +136,9 @@ class Divergence:
                 lines.append(f"  Tolerance: {self.tolerance}")
         lines.append(f"  Example (shrunk): {format_example(self.example)}")
         if self.reproducer:
-            lines.append("  Replay: save `.reproducer` of this divergence to a file and run it with python")
+            lines.append(
+                "  Replay: save `.reproducer` of this divergence to a file and run it with python"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -177,7 +181,11 @@ def _num(x: float | None) -> float | str | None:
 def _jsonable(a: Any) -> Any:
     if isinstance(a, np.ndarray):
         if a.dtype.kind == "f":
-            return {"dtype": str(a.dtype), "shape": list(a.shape), "values": [_num(float(v)) for v in a.reshape(-1)]}
+            return {
+                "dtype": str(a.dtype),
+                "shape": list(a.shape),
+                "values": [_num(float(v)) for v in a.reshape(-1)],
+            }
         return {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.reshape(-1).tolist()}
     if isinstance(a, (int, float, str, bool)) or a is None:
         return a
@@ -225,21 +233,36 @@ class Report:
     def __str__(self) -> str:
         examples = sum(r.examples for r in self.runs)
         real = self.findings
-        head = f"{PREFIX}{self.name}: " + (
-            f"{len(real)} divergence{'s' if len(real) != 1 else ''}" if real else "no divergence"
-        ) + f" in {examples} examples"
-        rows = [("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")]
+        head = (
+            f"{PREFIX}{self.name}: "
+            + (
+                f"{len(real)} divergence{'s' if len(real) != 1 else ''}"
+                if real
+                else "no divergence"
+            )
+            + f" in {examples} examples"
+        )
+        rows = [
+            ("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")
+        ]
         for r in self.runs:
             mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
             top = mine[0] if mine else None
             outcome = "skipped" if r.skipped else ("DIVERGED" if mine else "ok")
-            rows.append((
-                r.dtype, r.device, str(r.examples), outcome,
-                top.blame if top else "-", top.diagnosis if top else "-",
-                _fmt(top.max_abs_error) if top else "-", str(r.kinks),
-            ))
+            rows.append(
+                (
+                    r.dtype,
+                    r.device,
+                    str(r.examples),
+                    outcome,
+                    top.blame if top else "-",
+                    top.diagnosis if top else "-",
+                    _fmt(top.max_abs_error) if top else "-",
+                    str(r.kinks),
+                )
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
         parts = [head, table]
         for d in real:
             parts.append(d.message())

@@ -67,9 +67,14 @@ def _collect(exc: BaseException) -> list[Divergence]:
 
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
     return Divergence(
-        check="error", argument=None, blame="unknown", diagnosis="error",
+        check="error",
+        argument=None,
+        blame="unknown",
+        diagnosis="error",
         detail=f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}",
-        dtype=dtype, device=device, name=name,
+        dtype=dtype,
+        device=device,
+        name=name,
     )
 
 
@@ -103,7 +108,9 @@ def run_config(
         info = example_dict(ex, sides.specs)
         try:
             with precision_scope(dtype, device):
-                cots = cotangents_for(sides.twin.output_shapes(ex.values, dtype, device), ex.cotangent_seed)
+                cots = cotangents_for(
+                    sides.twin.output_shapes(ex.values, dtype, device), ex.cotangent_seed
+                )
         except Exception:
             cots = []
         for f in findings:
@@ -152,15 +159,24 @@ def run_config(
     except Flaky as exc:
         divergences = last_real[0] if last_real else _collect(exc)
         for d in divergences:
-            d.detail += " (the example did not fail again when replayed: nondeterministic function?)"
+            d.detail += (
+                " (the example did not fail again when replayed: nondeterministic function?)"
+            )
     except (_Diverged, BaseExceptionGroup) as found:
         divergences = _collect(found) or [_internal(found, name, dtype, device)]
     except Unsatisfiable:
-        divergences = [Divergence(
-            check="error", argument=None, blame="unknown", diagnosis="error",
-            detail="both sides raised on every example: check the input specs", dtype=dtype, device=device,
-            name=name,
-        )]
+        divergences = [
+            Divergence(
+                check="error",
+                argument=None,
+                blame="unknown",
+                diagnosis="error",
+                detail="both sides raised on every example: check the input specs",
+                dtype=dtype,
+                device=device,
+                name=name,
+            )
+        ]
     except Exception as exc:  # an oracle bug must not crash the run: report it
         divergences = [_internal(exc, name, dtype, device)]
     finally:

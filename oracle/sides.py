@@ -132,7 +132,9 @@ class TorchSide:
                 grads = [None if g is None else torch_to_numpy(g) for g in got]
         return Outputs([torch_to_numpy(leaf) for leaf in leaves], grads, connected)
 
-    def phi(self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]) -> float:
+    def phi(
+        self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]
+    ) -> float:
         """<cotangent, f(x)> in float64, no graph: the scalar finite differences use."""
         args = to_torch(values, self.specs, "float64", device)
         with torch.no_grad():
@@ -165,7 +167,12 @@ class _Static:
 
 
 def _assemble(layout, diff, arrays, scalars, statics):
-    it = {"diff": iter(diff), "array": iter(arrays), "scalar": iter(scalars), "static": iter(statics)}
+    it = {
+        "diff": iter(diff),
+        "array": iter(arrays),
+        "scalar": iter(scalars),
+        "static": iter(statics),
+    }
     args = []
     for kind in layout:
         v = next(it[kind])
@@ -203,13 +210,18 @@ _jit_vjp = jax.jit(_twin_vjp, static_argnums=(0, 1, 2))
 # Small programs compile about twice as fast without LLVM's optimisations, and run
 # just as fast: compilation, not execution, dominates a run over many small shapes.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0}
-_jit_forward_small = jax.jit(_twin_forward, static_argnums=(0, 1, 2), compiler_options=_FAST_COMPILE)
+_jit_forward_small = jax.jit(
+    _twin_forward, static_argnums=(0, 1, 2), compiler_options=_FAST_COMPILE
+)
 _jit_vjp_small = jax.jit(_twin_vjp, static_argnums=(0, 1, 2), compiler_options=_FAST_COMPILE)
 #: arrays with fewer elements than this (all arguments together) count as small
 SMALL_PROGRAM = 1 << 16
 
-_TRACE_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError,
-                 jax.errors.TracerIntegerConversionError)
+_TRACE_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
 
 
 class TwinSide:
@@ -239,7 +251,14 @@ class TwinSide:
             fn = _jit_vjp_small if small else _jit_vjp
         else:
             fn = _jit_forward_small if small else _jit_forward
-        args = (self.fn, layout, tuple(g["static"]), tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
+        args = (
+            self.fn,
+            layout,
+            tuple(g["static"]),
+            tuple(g["diff"]),
+            tuple(g["array"]),
+            tuple(g["scalar"]),
+        )
         try:
             with jax.default_device(jax_device(device)):
                 return fn(*args, *extra)
@@ -250,19 +269,27 @@ class TwinSide:
             self._static_scalars = True
             return self._call(which, values, dtype, device, *extra)
 
-    def output_shapes(self, values: Sequence[Any], dtype: str, device: str) -> list[tuple[int, ...] | None]:
+    def output_shapes(
+        self, values: Sequence[Any], dtype: str, device: str
+    ) -> list[tuple[int, ...] | None]:
         """Shapes of the floating outputs (None for the others), traced once per signature."""
         layout, g = self._split(values, dtype, device)
         key = (
-            dtype, device, layout, tuple(g["static"]),
+            dtype,
+            device,
+            layout,
+            tuple(g["static"]),
             tuple((a.shape, str(a.dtype)) for a in g["diff"] + g["array"]),
         )
         if key not in self._shapes:
+
             def fwd(diff, arrays, scalars):
                 return _twin_forward(self.fn, layout, tuple(g["static"]), diff, arrays, scalars)
 
             try:
-                shapes = jax.eval_shape(fwd, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
+                shapes = jax.eval_shape(
+                    fwd, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"])
+                )
             except _TRACE_ERRORS:
                 if self._static_scalars or "scalar" not in layout:
                     raise
@@ -274,8 +301,13 @@ class TwinSide:
             ]
         return [shape if inexact else None for shape, inexact in self._shapes[key]]
 
-    def run(self, values: Sequence[Any], dtype: str, device: str,
-            cotangents: Sequence[np.ndarray | None]) -> Outputs:
+    def run(
+        self,
+        values: Sequence[Any],
+        dtype: str,
+        device: str,
+        cotangents: Sequence[np.ndarray | None],
+    ) -> Outputs:
         np_dtype = DTYPES[dtype][0]
         cots = tuple(np.asarray(c, dtype=np_dtype) for c in cotangents if c is not None)
         try:
@@ -287,7 +319,9 @@ class TwinSide:
         connected = [leaf.dtype.kind in "fc" for leaf in leaves]
         return Outputs(leaves, grads, connected)
 
-    def phi(self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]) -> float:
+    def phi(
+        self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]
+    ) -> float:
         leaves = self._call("forward", values, "float64", device)
         total = 0.0
         for leaf, c in zip(leaves, cotangents, strict=False):

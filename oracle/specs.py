@@ -180,13 +180,22 @@ def integers(shape: str = "", *, low: int | str = 0, high: int | str):
     for name, bound in (("low", low), ("high", high)):
         if isinstance(bound, str):
             if not _NAME.match(bound):
-                raise ValueError(f"{where}: {name}={bound!r} is neither an integer nor a dimension name")
+                raise ValueError(
+                    f"{where}: {name}={bound!r} is neither an integer nor a dimension name"
+                )
         elif isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
             raise TypeError(f"{where}: {name} must be an int or a dimension name; got {bound!r}")
-    if isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer)) and not low < high:
+    if (
+        isinstance(low, (int, np.integer))
+        and isinstance(high, (int, np.integer))
+        and not low < high
+    ):
         raise ValueError(f"{where}: low={low} must be less than high={high} (high is exclusive)")
-    return IntegersSpec(parsed, low if isinstance(low, str) else int(low),
-                        high if isinstance(high, str) else int(high))
+    return IntegersSpec(
+        parsed,
+        low if isinstance(low, str) else int(low),
+        high if isinstance(high, str) else int(high),
+    )
 
 
 def choice(shape: str, values: Sequence[float], *, grad: bool = False):
@@ -233,7 +242,9 @@ def normalize_inputs(inputs: Any) -> tuple[Spec, ...]:
     return tuple(_as_spec(e) for e in inputs)
 
 
-def normalize_dims(specs: Sequence[Spec], dims: Mapping[str, Any] | None) -> dict[str, tuple[int, int]]:
+def normalize_dims(
+    specs: Sequence[Spec], dims: Mapping[str, Any] | None
+) -> dict[str, tuple[int, int]]:
     """Bounds (inclusive) for every dimension name the specs use."""
     dims = dict(dims or {})
     used: list[str] = []
@@ -266,7 +277,9 @@ def normalize_dims(specs: Sequence[Spec], dims: Mapping[str, Any] | None) -> dic
             or len(b) != 2
             or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in b)
         ):
-            raise TypeError(f"dims[{name!r}] must be an int or a (min, max) pair of ints; got {b!r}")
+            raise TypeError(
+                f"dims[{name!r}] must be an int or a (min, max) pair of ints; got {b!r}"
+            )
         lo, hi = int(b[0]), int(b[1])
         if lo < 0 or lo > hi:
             raise ValueError(f"dims[{name!r}]=({lo}, {hi}): expected 0 <= min <= max")
@@ -353,9 +366,9 @@ def _bulk_floats(draw, shape: tuple[int, ...], low: float, high: float) -> np.nd
 def _float_array(shape: tuple[int, ...], low: float, high: float) -> st.SearchStrategy:
     if int(np.prod(shape)) > BULK_THRESHOLD:
         return _bulk_floats(shape, low, high)
-    return hnp.arrays(np.float32, shape, elements=_float_elements(low, high), fill=st.nothing()).map(
-        lambda a: a.astype(np.float64)
-    )
+    return hnp.arrays(
+        np.float32, shape, elements=_float_elements(low, high), fill=st.nothing()
+    ).map(lambda a: a.astype(np.float64))
 
 
 def _resolve(shape: tuple[str | int, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
@@ -369,10 +382,14 @@ def _draw_value(draw, spec: Spec, sizes: Mapping[str, int]) -> Any:
         low = sizes[spec.low] if isinstance(spec.low, str) else spec.low
         high = sizes[spec.high] if isinstance(spec.high, str) else spec.high
         shape = _resolve(spec.shape, sizes)
-        return draw(hnp.arrays(np.int64, shape, elements=st.integers(low, high - 1), fill=st.nothing()))
+        return draw(
+            hnp.arrays(np.int64, shape, elements=st.integers(low, high - 1), fill=st.nothing())
+        )
     if isinstance(spec, ChoiceSpec):
         shape = _resolve(spec.shape, sizes)
-        return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(spec.values), fill=st.nothing()))
+        return draw(
+            hnp.arrays(np.float64, shape, elements=st.sampled_from(spec.values), fill=st.nothing())
+        )
     if isinstance(spec, StrategySpec):
         return draw(spec.strategy)
     return spec.value
@@ -391,7 +408,9 @@ def dimension_sizes(lo: int, hi: int) -> list[int]:
     return sorted({lo, lo + 1, lo + 2, (lo + hi) // 2, hi - 1, hi})
 
 
-def example_strategy(specs: Sequence[Spec], bounds: Mapping[str, tuple[int, int]]) -> st.SearchStrategy[Example]:
+def example_strategy(
+    specs: Sequence[Spec], bounds: Mapping[str, tuple[int, int]]
+) -> st.SearchStrategy[Example]:
     """One strategy for whole examples: dimension sizes, then each argument in order."""
     names = list(bounds)
 

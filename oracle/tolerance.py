@@ -122,7 +122,11 @@ def compare(
             allowed = allowed + tol.k * twin_err
         allowed = np.where(np.isfinite(allowed), allowed, 0.0)
         bad = err > allowed
-        rel = np.where(np.abs(e) > 0, err / np.where(np.abs(e) > 0, np.abs(e), 1.0), np.where(err > 0, np.inf, 0.0))
+        rel = np.where(
+            np.abs(e) > 0,
+            err / np.where(np.abs(e) > 0, np.abs(e), 1.0),
+            np.where(err > 0, np.inf, 0.0),
+        )
     n_bad = int(bad.sum())
     total = int(a.size)
     if a.size == 0:

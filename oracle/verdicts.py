@@ -38,7 +38,14 @@ import numpy as np
 from .bridge import precision_scope
 from .tolerance import Tolerance, compare, default_tolerance
 
-__all__ = ["Probe", "Verdict", "judge_gradient", "directional_derivative", "one_sided_gap", "diagnose"]
+__all__ = [
+    "Probe",
+    "Verdict",
+    "judge_gradient",
+    "directional_derivative",
+    "one_sided_gap",
+    "diagnose",
+]
 
 _TOL64 = default_tolerance("float64")
 _EPS = np.finfo(np.float64).eps
@@ -47,8 +54,15 @@ _EPS = np.finfo(np.float64).eps
 class Probe:
     """Float64 evaluations of both sides at points near one example."""
 
-    def __init__(self, torch_side: Any, twin_side: Any, values: Sequence[Any], diff_pos: Sequence[int],
-                 cots: Sequence[np.ndarray | None], device: str):
+    def __init__(
+        self,
+        torch_side: Any,
+        twin_side: Any,
+        values: Sequence[Any],
+        diff_pos: Sequence[int],
+        cots: Sequence[np.ndarray | None],
+        device: str,
+    ):
         self.torch, self.twin = torch_side, twin_side
         self.values = list(values)
         self.diff_pos = list(diff_pos)
@@ -107,7 +121,9 @@ def _step(x: np.ndarray) -> float:
     return max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
 
 
-def directional_derivative(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray) -> tuple[float, float]:
+def directional_derivative(
+    phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray
+) -> tuple[float, float]:
     """Central differences with Richardson extrapolation at several steps; returns the
     estimate whose error estimate (the change to the next step) is smallest."""
     s = _step(xs[k])
@@ -124,7 +140,9 @@ def directional_derivative(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray)
     return float(best), float(err)
 
 
-def one_sided_gap(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray) -> tuple[bool, float, float]:
+def one_sided_gap(
+    phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray
+) -> tuple[bool, float, float]:
     """Whether ``xs`` sits on a kink along ``u``: (kink, D+, D-) at a small step."""
     s = _step(xs[k])
     f0 = phi(xs)
@@ -142,7 +160,9 @@ def one_sided_gap(phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray) -> tuple
     return kink, p, m
 
 
-def _coordinate_kinks(phi, xs, k, tk, jk, limit: int = 8) -> list[tuple[tuple[int, ...], float, float]]:
+def _coordinate_kinks(
+    phi, xs, k, tk, jk, limit: int = 8
+) -> list[tuple[tuple[int, ...], float, float]]:
     """The coordinates (of the ``limit`` where the claims differ most) on a kink, with
     their one-sided derivatives (low, high)."""
     d = np.abs(np.nan_to_num(tk - jk, nan=np.inf, posinf=np.inf, neginf=np.inf))
@@ -204,8 +224,9 @@ def _ratio(a: np.ndarray, r: np.ndarray) -> float | None:
     return None
 
 
-def diagnose(probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray, ref: np.ndarray,
-             who: str) -> Verdict:
+def diagnose(
+    probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray, ref: np.ndarray, who: str
+) -> Verdict:
     """Classify how ``actual`` (the blamed side's gradient) differs from ``ref``."""
     arg = probe.diff_pos[k]
     a, r = np.asarray(actual, np.float64), np.asarray(ref, np.float64)
@@ -214,61 +235,96 @@ def diagnose(probe: Probe, k: int, xs: Sequence[np.ndarray], actual: np.ndarray,
     bad_nf = np.isfinite(a) != np.isfinite(r)
     if bad_nf.any():
         at = _where(a, bad_nf)
-        return Verdict(blame, "nonfinite",
-                       f"{side} gradient of argument {arg} is {'not finite' if not np.isfinite(a[bad_nf]).all() else 'finite'}"
-                       f" at index {at} where the other side's is "
-                       f"{'finite' if np.isfinite(r[bad_nf]).all() else 'not'}: an overflow or "
-                       "0/0 in an intermediate (e.g. exp(x)/(1+exp(x)) for large x)")
+        return Verdict(
+            blame,
+            "nonfinite",
+            f"{side} gradient of argument {arg} is {'not finite' if not np.isfinite(a[bad_nf]).all() else 'finite'}"
+            f" at index {at} where the other side's is "
+            f"{'finite' if np.isfinite(r[bad_nf]).all() else 'not'}: an overflow or "
+            "0/0 in an intermediate (e.g. exp(x)/(1+exp(x)) for large x)",
+        )
     if who == "torch":
         g1 = probe.torch_grads(xs, [None if c is None else 2.0 * c for c in probe.cots])[k]
         rng = np.random.default_rng(1)
         w = [None if c is None else rng.standard_normal(c.shape) for c in probe.cots]
         gw = probe.torch_grads(xs, w)[k]
-        gvw = probe.torch_grads(xs, [None if c is None else c + d for c, d in zip(probe.cots, w, strict=True)])[k]
+        gvw = probe.torch_grads(
+            xs, [None if c is None else c + d for c, d in zip(probe.cots, w, strict=True)]
+        )[k]
         if g1 is not None and gw is not None and gvw is not None:
             if not (_close64(g1, 2.0 * a) and _close64(gvw, a + gw)):
-                return Verdict(blame, "ignores_grad_output",
-                               f"torch's backward for argument {arg} is not linear in grad_output "
-                               "(doubling the incoming gradient does not double it): it returns the "
-                               "local derivative without multiplying by grad_output")
+                return Verdict(
+                    blame,
+                    "ignores_grad_output",
+                    f"torch's backward for argument {arg} is not linear in grad_output "
+                    "(doubling the incoming gradient does not double it): it returns the "
+                    "local derivative without multiplying by grad_output",
+                )
     tol = compare(a, r, _TOL64)
-    off = np.abs(a - r) > (_TOL64.rtol * np.abs(r) + _TOL64.atol * max(float(np.max(np.abs(r))) if r.size else 0, 1e-300))
+    off = np.abs(a - r) > (
+        _TOL64.rtol * np.abs(r)
+        + _TOL64.atol * max(float(np.max(np.abs(r))) if r.size else 0, 1e-300)
+    )
     if off.any() and np.all(a[off] == 0):
-        return Verdict(blame, "zero",
-                       f"{side} gradient of argument {arg} is zero on {int(off.sum())} of {a.size} "
-                       f"elements where the reference is not (first at index {_where(a, off)})")
+        return Verdict(
+            blame,
+            "zero",
+            f"{side} gradient of argument {arg} is zero on {int(off.sum())} of {a.size} "
+            f"elements where the reference is not (first at index {_where(a, off)})",
+        )
     c = _ratio(a, r)
     if c is not None and abs(c - 1) > 1e-6:
         elsewhere = [_ratio(a2, r2) for a2, r2 in _elsewhere(probe, k, xs, who) if np.any(r2)]
         if all(c2 is not None and abs(c2 - c) <= 1e-6 * abs(c) for c2 in elsewhere):
             if abs(c + 1) < 1e-6:
-                return Verdict(blame, "sign_flipped",
-                               f"{side} gradient of argument {arg} is the reference with its sign "
-                               "flipped on every element")
+                return Verdict(
+                    blame,
+                    "sign_flipped",
+                    f"{side} gradient of argument {arg} is the reference with its sign "
+                    "flipped on every element",
+                )
             factor = float(f"{c:.6g}")
-            return Verdict(blame, "scaled",
-                           f"{side} gradient of argument {arg} is {factor:g} x the reference "
-                           "on every element", factor=factor)
+            return Verdict(
+                blame,
+                "scaled",
+                f"{side} gradient of argument {arg} is {factor:g} x the reference on every element",
+                factor=factor,
+            )
     if a.ndim >= 2 and a.shape[-1] == a.shape[-2] and _close64(a, np.swapaxes(r, -1, -2)):
         if all(_close64(a2, np.swapaxes(r2, -1, -2)) for a2, r2 in _elsewhere(probe, k, xs, who)):
-            return Verdict(blame, "transposed",
-                           f"{side} gradient of argument {arg} is the transpose of the reference "
-                           "(a missing or extra .T / .mT in the backward)")
-    return Verdict(blame, "mismatch",
-                   f"{side} gradient of argument {arg} differs from the reference on "
-                   f"{tol.mismatched} of {tol.total} elements (worst at index {tol.worst_index}: "
-                   f"{tol.actual_at_worst:.6g} vs {tol.expected_at_worst:.6g})")
+            return Verdict(
+                blame,
+                "transposed",
+                f"{side} gradient of argument {arg} is the transpose of the reference "
+                "(a missing or extra .T / .mT in the backward)",
+            )
+    return Verdict(
+        blame,
+        "mismatch",
+        f"{side} gradient of argument {arg} differs from the reference on "
+        f"{tol.mismatched} of {tol.total} elements (worst at index {tol.worst_index}: "
+        f"{tol.actual_at_worst:.6g} vs {tol.expected_at_worst:.6g})",
+    )
 
 
-def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: np.ndarray, dtype: str,
-                   tol: Tolerance) -> Verdict:
+def judge_gradient(
+    probe: Probe,
+    k: int,
+    *,
+    torch_grad: np.ndarray,
+    reference: np.ndarray,
+    dtype: str,
+    tol: Tolerance,
+) -> Verdict:
     """Kink, blame and diagnosis for argument ``k``'s gradient disagreement."""
     arg = probe.diff_pos[k]
     xs = probe.x
     try:
         t64, j64 = probe.grads(xs)
     except Exception as exc:  # a side that works in the dtype under test but not in float64
-        return Verdict("unknown", "mismatch", f"float64 re-evaluation failed: {type(exc).__name__}: {exc}")
+        return Verdict(
+            "unknown", "mismatch", f"float64 re-evaluation failed: {type(exc).__name__}: {exc}"
+        )
     tk, jk = t64[k], j64[k]
     if tk is None:
         return Verdict("torch", "disconnected", f"no gradient reaches argument {arg} in float64")
@@ -276,11 +332,14 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
     if dtype != "float64" and _close64(tk, jk):
         lost = compare(torch_grad, reference, default_tolerance("float64"))
         diag = "nonfinite" if lost.nonfinite_mismatch else "mismatch"
-        return Verdict("torch", diag,
-                       f"only in {dtype}: torch's {dtype} gradient of argument {arg} is off by "
-                       f"{lost.max_abs_error:.3g} at index {lost.worst_index} (more than {tol.k:g} x "
-                       f"the twin's own {dtype} error there); in float64 both agree, so torch loses "
-                       "precision (overflow or cancellation in an intermediate)")
+        return Verdict(
+            "torch",
+            diag,
+            f"only in {dtype}: torch's {dtype} gradient of argument {arg} is off by "
+            f"{lost.max_abs_error:.3g} at index {lost.worst_index} (more than {tol.k:g} x "
+            f"the twin's own {dtype} error there); in float64 both agree, so torch loses "
+            "precision (overflow or cancellation in an intermediate)",
+        )
 
     phi_twin = lambda x: probe.phi(x, "twin")
     u = _direction(tk - jk)
@@ -293,14 +352,19 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
             t2, j2 = probe.grads(moved)
         except Exception:
             t2, j2 = None, None
-        where = ", ".join(f"index {idx} (one-sided derivatives {lo:.4g}, {hi:.4g})" for idx, lo, hi in kinks[:3])
+        where = ", ".join(
+            f"index {idx} (one-sided derivatives {lo:.4g}, {hi:.4g})" for idx, lo, hi in kinks[:3]
+        )
         if t2 is not None and _close64(t2[k], j2[k]):
             # Autodiff at a kink need not return a subgradient of the whole function
             # (a sparsemax at its support boundary mixes two pieces' Jacobians), so the
             # values there are not judged: only that the sides agree once off the kink.
-            return Verdict("kink", "mismatch",
-                           f"argument {arg} sits on a kink at {where}: torch and the twin pick "
-                           "different values there and agree again once the input is moved by 1e-6")
+            return Verdict(
+                "kink",
+                "mismatch",
+                f"argument {arg} sits on a kink at {where}: torch and the twin pick "
+                "different values there and agree again once the input is moved by 1e-6",
+            )
         if t2 is not None and t2[k] is not None:
             # a real disagreement next to the kink: judge it where the function is smooth
             xs, tk, jk = moved, t2[k], j2[k]
@@ -308,7 +372,9 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
             kink_note = " (judged at a point 1e-6 away from a kink the example sits on)"
 
     rng = np.random.default_rng(2)
-    support = ~np.isclose(np.nan_to_num(tk, nan=np.inf), np.nan_to_num(jk, nan=-np.inf), rtol=1e-7, atol=0)
+    support = ~np.isclose(
+        np.nan_to_num(tk, nan=np.inf), np.nan_to_num(jk, nan=-np.inf), rtol=1e-7, atol=0
+    )
     directions = [u] + [rng.standard_normal(u.shape) * support for _ in range(2)]
     torch_wrong = twin_wrong = False
     for d in directions:
@@ -317,10 +383,17 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
         est, err = directional_derivative(phi_twin, xs, k, d)
         est_t, err_t = directional_derivative(lambda x: probe.phi(x, "torch"), xs, k, d)
         if not _agrees(est, max(err, err_t), est_t):
-            return Verdict("unknown", "mismatch",
-                           f"torch's and the twin's forwards disagree near the example (finite "
-                           f"differences {est_t:.6g} vs {est:.6g}){kink_note}")
-        ct = float(np.sum(np.nan_to_num(tk, nan=np.inf) * d)) if np.all(np.isfinite(tk)) else float("nan")
+            return Verdict(
+                "unknown",
+                "mismatch",
+                f"torch's and the twin's forwards disagree near the example (finite "
+                f"differences {est_t:.6g} vs {est:.6g}){kink_note}",
+            )
+        ct = (
+            float(np.sum(np.nan_to_num(tk, nan=np.inf) * d))
+            if np.all(np.isfinite(tk))
+            else float("nan")
+        )
         cj = float(np.sum(jk * d)) if np.all(np.isfinite(jk)) else float("nan")
         torch_wrong |= not _agrees(est, err, ct)
         twin_wrong |= not _agrees(est, err, cj)
@@ -335,5 +408,10 @@ def judge_gradient(probe: Probe, k: int, *, torch_grad: np.ndarray, reference: n
         v = diagnose(probe, k, xs, jk, tk, "twin")
     else:
         v = diagnose(probe, k, xs, tk, jk, "torch")
-        v = Verdict("unknown", v.diagnosis, v.detail + "; finite differences contradict both sides", v.factor)
+        v = Verdict(
+            "unknown",
+            v.diagnosis,
+            v.detail + "; finite differences contradict both sides",
+            v.factor,
+        )
     return Verdict(v.blame, v.diagnosis, v.detail + kink_note, v.factor)

@@ -11,5 +11,10 @@ from tests import specimens as sp
 # registered as clean, but its backward flips the sign: an unexpected divergence
 oracle.twin(jnp.sin, inputs=[tensor("n")], name="cli_flipped_sin")(sp.FlippedSin)
 # declared as a known divergence, but its backward is right: a missed specimen
-oracle.twin(jnp.cos, inputs=[tensor("n")], name="cli_not_actually_wrong", known_divergence="claims to be wrong",
-            max_examples=30)(lambda x: x.cos())
+oracle.twin(
+    jnp.cos,
+    inputs=[tensor("n")],
+    name="cli_not_actually_wrong",
+    known_divergence="claims to be wrong",
+    max_examples=30,
+)(lambda x: x.cos())

@@ -13,5 +13,7 @@ oracle.twin(
     jnp.exp,
     inputs=[tensor("n", low=-3, high=3)],
     name="cli_scaled_exp",
-    known_divergence=oracle.Known("backward doubles the derivative", argument=0, diagnosis="scaled", factor=2.0),
+    known_divergence=oracle.Known(
+        "backward doubles the derivative", argument=0, diagnosis="scaled", factor=2.0
+    ),
 )(sp.ScaledExp)

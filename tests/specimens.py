@@ -25,7 +25,11 @@ def _fn(forward, backward, name):
         (x,) = ctx.saved_tensors
         return backward(x, g)
 
-    return type(name, (torch.autograd.Function,), {"forward": staticmethod(fwd), "backward": staticmethod(bwd)})
+    return type(
+        name,
+        (torch.autograd.Function,),
+        {"forward": staticmethod(fwd), "backward": staticmethod(bwd)},
+    )
 
 
 # --- matrix power: the seeds' simplified gradient, and a correct one -------------------
@@ -81,7 +85,9 @@ FlippedSin = _fn(torch.sin, lambda x, g: -torch.cos(x) * g, "FlippedSin")
 SquareIgnoresGrad = _fn(lambda x: x * x, lambda x, g: 2 * x, "SquareIgnoresGrad")
 #: softplus whose backward drops the negative half (diagnosis "zero").
 SoftplusZeroNegative = _fn(
-    torch.nn.functional.softplus, lambda x, g: g * torch.sigmoid(x) * (x > 0), "SoftplusZeroNegative"
+    torch.nn.functional.softplus,
+    lambda x, g: g * torch.sigmoid(x) * (x > 0),
+    "SoftplusZeroNegative",
 )
 #: a naive ``exp(x) / (1 + exp(x))**2``: inf/inf = NaN once exp overflows (diagnosis "nonfinite").
 NaiveSigmoid = _fn(

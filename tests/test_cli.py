@@ -27,8 +27,11 @@ def test_exits_0_when_every_outcome_is_as_expected_and_prints_a_row_per_pair_dty
     assert code == 0, out + err
     rows = [line.split() for line in out.splitlines() if line.startswith("cli_")]
     assert sorted((r[0], r[1], r[3]) for r in rows) == [
-        ("cli_good_sin", "float32", "clean"), ("cli_good_sin", "float64", "clean"),
-        ("cli_scaled_exp", "float32", "flagged"), ("cli_scaled_exp", "float64", "flagged")]
+        ("cli_good_sin", "float32", "clean"),
+        ("cli_good_sin", "float64", "clean"),
+        ("cli_scaled_exp", "float32", "flagged"),
+        ("cli_scaled_exp", "float64", "flagged"),
+    ]
     data = json.loads(path.read_text())
     assert data["ok"] is True and data["seed"] == 0
     assert {r["name"] for r in data["rows"]} == {"cli_good_sin", "cli_scaled_exp"}
@@ -39,7 +42,9 @@ def test_exits_0_when_every_outcome_is_as_expected_and_prints_a_row_per_pair_dty
 def test_exits_1_on_an_unexpected_divergence_or_a_missed_specimen():
     code, out, _ = run("tests.pairs_bad", "--seed", "0", "--dtype", "float64", "--device", "cpu")
     assert code == 1
-    outcomes = {line.split()[0]: line.split()[3] for line in out.splitlines() if line.startswith("cli_")}
+    outcomes = {
+        line.split()[0]: line.split()[3] for line in out.splitlines() if line.startswith("cli_")
+    }
     assert outcomes == {"cli_flipped_sin": "diverged", "cli_not_actually_wrong": "missed"}
     assert "sign_flipped" in out  # the unexpected report is printed below the table
 
@@ -47,10 +52,17 @@ def test_exits_1_on_an_unexpected_divergence_or_a_missed_specimen():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        pytest.param(["no_such_module_xyz"], "cannot import module 'no_such_module_xyz'", id="bad-module"),
-        pytest.param(["tests.pairs_good", "--max-examples", "0"], "--max-examples=0 must be at least 1",
-                     id="zero-examples"),
-        pytest.param(["tests.pairs_good", "-k", "nothing_matches"], "no registered pairs", id="no-pairs"),
+        pytest.param(
+            ["no_such_module_xyz"], "cannot import module 'no_such_module_xyz'", id="bad-module"
+        ),
+        pytest.param(
+            ["tests.pairs_good", "--max-examples", "0"],
+            "--max-examples=0 must be at least 1",
+            id="zero-examples",
+        ),
+        pytest.param(
+            ["tests.pairs_good", "-k", "nothing_matches"], "no registered pairs", id="no-pairs"
+        ),
         pytest.param(["tests.pairs_good", "--dtype", "float16"], "", id="bad-dtype"),
     ],
 )
@@ -70,16 +82,30 @@ def test_asking_for_cuda_without_a_gpu_exits_2_with_the_reason():
 
 
 def test_python_dash_m_oracle_runs_as_a_program():
-    proc = subprocess.run([sys.executable, "-m", "oracle", "tests.pairs_good", "--list"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "oracle", "tests.pairs_good", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "cli_good_sin" in proc.stdout and "cli_scaled_exp" in proc.stdout
 
 
 def test_plot_option_writes_a_png_per_gradient_divergence(tmp_path):
     pytest.importorskip("matplotlib")
-    code, out, _ = run("tests.pairs_good", "--seed", "0", "--dtype", "float64", "--device", "cpu",
-                       "--plot", str(tmp_path))
+    code, out, _ = run(
+        "tests.pairs_good",
+        "--seed",
+        "0",
+        "--dtype",
+        "float64",
+        "--device",
+        "cpu",
+        "--plot",
+        str(tmp_path),
+    )
     assert code == 0
     png = tmp_path / "cli_scaled_exp-float64-cpu.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

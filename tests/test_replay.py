@@ -22,15 +22,27 @@ def run_snippet(code, tmp_path):
     path = tmp_path / "replay.py"
     path.write_text(code)
     env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
 def test_a_reproducer_replays_the_divergence_in_a_subprocess(tmp_path):
-    report = oracle.verify(sp.ScaledSecondArgument.apply, sp.product_twin, [tensor("n"), tensor("n")],
-                           devices=["cpu"], dtypes=["float32"], seed=0)
+    report = oracle.verify(
+        sp.ScaledSecondArgument.apply,
+        sp.product_twin,
+        [tensor("n"), tensor("n")],
+        devices=["cpu"],
+        dtypes=["float32"],
+        seed=0,
+    )
     (d,) = report.findings
     out = run_snippet(d.reproducer, tmp_path)
     # argument 0 agrees, argument 1 is off by exactly the reference (2x - 1x)
@@ -42,8 +54,14 @@ def test_a_reproducer_replays_the_divergence_in_a_subprocess(tmp_path):
 
 
 def test_a_reproducer_rebuilds_the_example_bit_for_bit(tmp_path):
-    report = oracle.verify(sp.ScaledExp.apply, jnp.exp, [tensor("n", low=-3, high=3)], devices=["cpu"],
-                           dtypes=["float64"], seed=3)
+    report = oracle.verify(
+        sp.ScaledExp.apply,
+        jnp.exp,
+        [tensor("n", low=-3, high=3)],
+        devices=["cpu"],
+        dtypes=["float64"],
+        seed=3,
+    )
     (d,) = report.findings
     code = d.reproducer + "\nprint('ARG', ARGS[0].tobytes().hex())\n"
     out = run_snippet(code, tmp_path)
@@ -67,21 +85,38 @@ def test_a_reproducer_with_integer_inputs_and_constants_runs(tmp_path):
     def twin(logits, target, scale):
         return sp.cross_entropy_twin(logits, target) * scale
 
-    report = oracle.verify(loss, twin, [tensor("b c"), integers("b", low=0, high="c"), 1.5],
-                           dims={"c": (2, 4)}, devices=["cpu"], dtypes=["float64"], seed=0)
+    report = oracle.verify(
+        loss,
+        twin,
+        [tensor("b c"), integers("b", low=0, high="c"), 1.5],
+        dims={"c": (2, 4)},
+        devices=["cpu"],
+        dtypes=["float64"],
+        seed=0,
+    )
     d = report.findings[0]
     assert "torch_fn = None" in d.reproducer  # local functions cannot be imported...
-    code = d.reproducer.replace("torch_fn = None", "torch_fn = loss").replace("jax_fn = None", "jax_fn = twin")
-    code = ("import tests.specimens as sp\n"
-            "def loss(l, t, s):\n    return sp.cross_entropy(l, t) * s * 2\n"
-            "def twin(l, t, s):\n    return sp.cross_entropy_twin(l, t) * s\n") + code
+    code = d.reproducer.replace("torch_fn = None", "torch_fn = loss").replace(
+        "jax_fn = None", "jax_fn = twin"
+    )
+    code = (
+        "import tests.specimens as sp\n"
+        "def loss(l, t, s):\n    return sp.cross_entropy(l, t) * s * 2\n"
+        "def twin(l, t, s):\n    return sp.cross_entropy_twin(l, t) * s\n"
+    ) + code
     out = run_snippet(code, tmp_path)  # ...and once defined, the snippet replays it
     assert "output 0: max |torch - twin|" in out
 
 
 def test_plot_data_shows_torch_at_twice_the_twin_and_fd_on_the_twin(tmp_path):
-    report = oracle.verify(sp.ScaledExp.apply, jnp.exp, [tensor("n", low=-3, high=3)], devices=["cpu"],
-                           dtypes=["float64"], seed=0)
+    report = oracle.verify(
+        sp.ScaledExp.apply,
+        jnp.exp,
+        [tensor("n", low=-3, high=3)],
+        devices=["cpu"],
+        dtypes=["float64"],
+        seed=0,
+    )
     data = line_data(report.findings[0], points=9)
     np.testing.assert_allclose(data["torch"], 2 * data["twin"], rtol=1e-9)
     np.testing.assert_allclose(data["fd"], data["twin"], rtol=1e-6)

@@ -11,8 +11,17 @@ from oracle.tolerance import compare, default_tolerance, user_tolerance
 
 
 def test_mismatch_message_reads_like_torch_testing():
-    msg = mismatch_message(what="Gradients", mismatched=2, total=3, max_abs=2.0, max_rel=1.0, index=(1,),
-                           allowed=1e-05, actual=4.0, expected=2.0)
+    msg = mismatch_message(
+        what="Gradients",
+        mismatched=2,
+        total=3,
+        max_abs=2.0,
+        max_rel=1.0,
+        index=(1,),
+        allowed=1e-05,
+        actual=4.0,
+        expected=2.0,
+    )
     assert msg.splitlines() == [
         "Gradients are not close!",
         "Mismatched elements: 2 / 3 (66.7%)",
@@ -45,8 +54,10 @@ def test_user_tolerance_is_absolute_like_torch_testing():
 
 
 def test_format_table_has_one_row_per_outcome():
-    rows = [Outcome("smooth_round", "float32", "cpu", "flagged", True, "torch", "scaled", 0.5, 12, 0),
-            Outcome("abs_loss", "float64", "cpu", "diverged", False, "torch", "mismatch", None, 100, 3)]
+    rows = [
+        Outcome("smooth_round", "float32", "cpu", "flagged", True, "torch", "scaled", 0.5, 12, 0),
+        Outcome("abs_loss", "float64", "cpu", "diverged", False, "torch", "mismatch", None, 100, 3),
+    ]
     lines = format_table(rows).splitlines()
     assert lines[0].split()[:4] == ["pair", "dtype", "device", "outcome"]
     assert lines[1].split()[:5] == ["smooth_round", "float32", "cpu", "flagged", "yes"]

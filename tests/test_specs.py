@@ -19,20 +19,54 @@ def _ok(x):
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        pytest.param(lambda: tensor("b n", low=3, high=3), ValueError, r"low=3.0 must be less than high=3.0",
-                     id="tensor-low-not-below-high"),
-        pytest.param(lambda: tensor("b n!"), ValueError, r"malformed entry 'n!'", id="malformed-shape"),
-        pytest.param(lambda: tensor(3), TypeError, r"shape must be a string", id="shape-not-a-string"),
-        pytest.param(lambda: tensor("n", low=float("nan")), ValueError, r"low=nan must be finite",
-                     id="nan-bound"),
-        pytest.param(lambda: tensor("n", grad="yes"), TypeError, r"grad must be True or False", id="grad-not-bool"),
-        pytest.param(lambda: integers("b", low=5, high=2), ValueError, r"low=5 must be less than high=2",
-                     id="integers-low-not-below-high"),
-        pytest.param(lambda: integers("b", low=0, high=2.5), TypeError, r"high must be an int or a dimension name",
-                     id="integers-float-bound"),
-        pytest.param(lambda: choice("n", []), ValueError, r"values must be a non-empty sequence", id="empty-choice"),
-        pytest.param(lambda: choice("n", [0.1]), ValueError, r"not exactly representable in float32",
-                     id="choice-not-float32"),
+        pytest.param(
+            lambda: tensor("b n", low=3, high=3),
+            ValueError,
+            r"low=3.0 must be less than high=3.0",
+            id="tensor-low-not-below-high",
+        ),
+        pytest.param(
+            lambda: tensor("b n!"), ValueError, r"malformed entry 'n!'", id="malformed-shape"
+        ),
+        pytest.param(
+            lambda: tensor(3), TypeError, r"shape must be a string", id="shape-not-a-string"
+        ),
+        pytest.param(
+            lambda: tensor("n", low=float("nan")),
+            ValueError,
+            r"low=nan must be finite",
+            id="nan-bound",
+        ),
+        pytest.param(
+            lambda: tensor("n", grad="yes"),
+            TypeError,
+            r"grad must be True or False",
+            id="grad-not-bool",
+        ),
+        pytest.param(
+            lambda: integers("b", low=5, high=2),
+            ValueError,
+            r"low=5 must be less than high=2",
+            id="integers-low-not-below-high",
+        ),
+        pytest.param(
+            lambda: integers("b", low=0, high=2.5),
+            TypeError,
+            r"high must be an int or a dimension name",
+            id="integers-float-bound",
+        ),
+        pytest.param(
+            lambda: choice("n", []),
+            ValueError,
+            r"values must be a non-empty sequence",
+            id="empty-choice",
+        ),
+        pytest.param(
+            lambda: choice("n", [0.1]),
+            ValueError,
+            r"not exactly representable in float32",
+            id="choice-not-float32",
+        ),
     ],
 )
 def test_a_bad_spec_raises_a_clear_error(make, error, message):
@@ -43,26 +77,61 @@ def test_a_bad_spec_raises_a_clear_error(make, error, message):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        pytest.param({"inputs": [tensor("b n"), integers("b", low=0, high="m")]}, ValueError,
-                     r"inputs\[1\].*high='m', a dimension that no input's shape uses; expected one of: b, n",
-                     id="bound-names-unknown-dimension"),
-        pytest.param({"inputs": [tensor("n")], "dims": {"k": (1, 3)}}, ValueError,
-                     r"dims: 'k' is not a dimension of any input; the inputs use: n", id="dims-unknown-name"),
-        pytest.param({"inputs": [tensor("n")], "dims": {"n": (4, 2)}}, ValueError,
-                     r"dims\['n'\]=\(4, 2\): expected 0 <= min <= max", id="dims-reversed"),
-        pytest.param({"inputs": [tensor("n")], "dims": {"n": "big"}}, TypeError,
-                     r"dims\['n'\] must be an int or a \(min, max\) pair", id="dims-not-a-pair"),
-        pytest.param({"inputs": [tensor("b c"), integers("b", low=0, high="c")], "dims": {"c": (0, 3)}}, ValueError,
-                     r"inputs\[1\].*can be empty", id="integers-range-can-be-empty"),
-        pytest.param({"inputs": [tensor("n")], "dtypes": ("float16",)}, ValueError,
-                     r"dtypes: unknown dtype 'float16'; expected 'float32' or 'float64'", id="unknown-dtype"),
-        pytest.param({"inputs": [tensor("n")], "devices": ["tpu"]}, ValueError,
-                     r"devices: unknown device 'tpu'", id="unknown-device"),
-        pytest.param({"inputs": [tensor("n")], "max_examples": 0}, ValueError, r"max_examples=0 must be at least 1",
-                     id="zero-examples"),
+        pytest.param(
+            {"inputs": [tensor("b n"), integers("b", low=0, high="m")]},
+            ValueError,
+            r"inputs\[1\].*high='m', a dimension that no input's shape uses; expected one of: b, n",
+            id="bound-names-unknown-dimension",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "dims": {"k": (1, 3)}},
+            ValueError,
+            r"dims: 'k' is not a dimension of any input; the inputs use: n",
+            id="dims-unknown-name",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "dims": {"n": (4, 2)}},
+            ValueError,
+            r"dims\['n'\]=\(4, 2\): expected 0 <= min <= max",
+            id="dims-reversed",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "dims": {"n": "big"}},
+            TypeError,
+            r"dims\['n'\] must be an int or a \(min, max\) pair",
+            id="dims-not-a-pair",
+        ),
+        pytest.param(
+            {"inputs": [tensor("b c"), integers("b", low=0, high="c")], "dims": {"c": (0, 3)}},
+            ValueError,
+            r"inputs\[1\].*can be empty",
+            id="integers-range-can-be-empty",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "dtypes": ("float16",)},
+            ValueError,
+            r"dtypes: unknown dtype 'float16'; expected 'float32' or 'float64'",
+            id="unknown-dtype",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "devices": ["tpu"]},
+            ValueError,
+            r"devices: unknown device 'tpu'",
+            id="unknown-device",
+        ),
+        pytest.param(
+            {"inputs": [tensor("n")], "max_examples": 0},
+            ValueError,
+            r"max_examples=0 must be at least 1",
+            id="zero-examples",
+        ),
         pytest.param({"inputs": "n"}, TypeError, r"inputs must be a list", id="inputs-not-a-list"),
-        pytest.param({"inputs": [tensor("n")], "rtol": -1.0}, ValueError, r"rtol must be a non-negative number",
-                     id="negative-rtol"),
+        pytest.param(
+            {"inputs": [tensor("n")], "rtol": -1.0},
+            ValueError,
+            r"rtol must be a non-negative number",
+            id="negative-rtol",
+        ),
     ],
 )
 def test_verify_rejects_misuse_up_front(kwargs, error, message):
@@ -90,8 +159,9 @@ def test_dimension_sizes_keep_both_ends_and_stay_few():
     assert dimension_sizes(1, 100) == [1, 2, 3, 50, 99, 100]
 
 
-SPECS = normalize_inputs([tensor("b n", low=-2, high=3), integers("b", low=0, high="n"),
-                          choice("n", [-1.0, 1.0]), 7])
+SPECS = normalize_inputs(
+    [tensor("b n", low=-2, high=3), integers("b", low=0, high="n"), choice("n", [-1.0, 1.0]), 7]
+)
 BOUNDS = normalize_dims(SPECS, {"n": (2, 5)})
 
 

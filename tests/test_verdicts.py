@@ -24,24 +24,69 @@ def only(report):
 @pytest.mark.parametrize(
     ("torch_fn", "twin", "inputs", "expected"),
     [
-        pytest.param(sp.ScaledExp.apply, jnp.exp, [tensor("n", low=-3, high=3)],
-                     ("vjp", 0, "torch", "scaled"), id="scaled"),
-        pytest.param(sp.FlippedSin.apply, jnp.sin, [tensor("n")],
-                     ("vjp", 0, "torch", "sign_flipped"), id="sign_flipped"),
-        pytest.param(sp.MatVecTransposed.apply, sp.matvec_twin, [tensor("k k"), tensor("k")],
-                     ("vjp", 0, "torch", "transposed"), id="transposed"),
-        pytest.param(sp.SoftplusZeroNegative.apply, lambda x: jnp.logaddexp(x, 0.0), [tensor("n")],
-                     ("vjp", 0, "torch", "zero"), id="zero"),
-        pytest.param(sp.cut_graph_loss, sp.exp_ratio_twin, [tensor("n", low=-3, high=3), tensor("n", grad=False)],
-                     ("vjp", 0, "torch", "disconnected"), id="disconnected"),
-        pytest.param(sp.SquareIgnoresGrad.apply, sp.square, [tensor("n")],
-                     ("vjp", 0, "torch", "ignores_grad_output"), id="ignores_grad_output"),
-        pytest.param(sp.NaiveSigmoid.apply, lambda x: 1 / (1 + jnp.exp(-x)), [tensor("n", low=750, high=1000)],
-                     ("vjp", 0, "torch", "nonfinite"), id="nonfinite"),
-        pytest.param(sp.RaisingBackward.apply, jnp.sin, [tensor("n")],
-                     ("error", None, "torch", "error"), id="error"),
-        pytest.param(sp.ShiftedSin.apply, jnp.sin, [tensor("n")],
-                     ("vjp", 0, "torch", "mismatch"), id="mismatch"),
+        pytest.param(
+            sp.ScaledExp.apply,
+            jnp.exp,
+            [tensor("n", low=-3, high=3)],
+            ("vjp", 0, "torch", "scaled"),
+            id="scaled",
+        ),
+        pytest.param(
+            sp.FlippedSin.apply,
+            jnp.sin,
+            [tensor("n")],
+            ("vjp", 0, "torch", "sign_flipped"),
+            id="sign_flipped",
+        ),
+        pytest.param(
+            sp.MatVecTransposed.apply,
+            sp.matvec_twin,
+            [tensor("k k"), tensor("k")],
+            ("vjp", 0, "torch", "transposed"),
+            id="transposed",
+        ),
+        pytest.param(
+            sp.SoftplusZeroNegative.apply,
+            lambda x: jnp.logaddexp(x, 0.0),
+            [tensor("n")],
+            ("vjp", 0, "torch", "zero"),
+            id="zero",
+        ),
+        pytest.param(
+            sp.cut_graph_loss,
+            sp.exp_ratio_twin,
+            [tensor("n", low=-3, high=3), tensor("n", grad=False)],
+            ("vjp", 0, "torch", "disconnected"),
+            id="disconnected",
+        ),
+        pytest.param(
+            sp.SquareIgnoresGrad.apply,
+            sp.square,
+            [tensor("n")],
+            ("vjp", 0, "torch", "ignores_grad_output"),
+            id="ignores_grad_output",
+        ),
+        pytest.param(
+            sp.NaiveSigmoid.apply,
+            lambda x: 1 / (1 + jnp.exp(-x)),
+            [tensor("n", low=750, high=1000)],
+            ("vjp", 0, "torch", "nonfinite"),
+            id="nonfinite",
+        ),
+        pytest.param(
+            sp.RaisingBackward.apply,
+            jnp.sin,
+            [tensor("n")],
+            ("error", None, "torch", "error"),
+            id="error",
+        ),
+        pytest.param(
+            sp.ShiftedSin.apply,
+            jnp.sin,
+            [tensor("n")],
+            ("vjp", 0, "torch", "mismatch"),
+            id="mismatch",
+        ),
     ],
 )
 def test_each_wrong_backward_is_classified_and_blamed_on_torch(torch_fn, twin, inputs, expected):
@@ -80,15 +125,37 @@ def test_a_twin_with_nan_gradients_is_blamed_on_the_twin():
 
 KINKS = [
     pytest.param(sp.abs_loss, sp.abs_loss_twin, [tensor("n", low=-2, high=2)], {}, id="abs-at-0"),
-    pytest.param(sp.hinge, sp.hinge_twin,
-                 [choice("n", [-1.0, 1.0, 0.5, 2.0], grad=True), choice("n", [-1.0, 1.0]), 1.0], {},
-                 id="hinge-at-margin"),
-    pytest.param(sp.max_dim, sp.max_dim_twin, [choice("b n", [0.0, 1.0, 2.0], grad=True)], {}, id="max-ties"),
-    pytest.param(sp.clamp, sp.clamp_twin, [choice("n", [-1.0, 1.0, 0.5, -2.0], grad=True)], {}, id="clamp-bounds"),
-    pytest.param(sp.row_norm, sp.row_norm_twin, [choice("b n", [0.0, 0.0, 1.5, -2.0], grad=True)], {},
-                 id="norm-of-zero-row"),
-    pytest.param(sp.sparsemax, sp.sparsemax_twin, [choice("b n", [0.0, 0.5, 1.0, -0.5, 1.5], grad=True)],
-                 {"n": (2, 5)}, id="sparsemax-support-boundary"),
+    pytest.param(
+        sp.hinge,
+        sp.hinge_twin,
+        [choice("n", [-1.0, 1.0, 0.5, 2.0], grad=True), choice("n", [-1.0, 1.0]), 1.0],
+        {},
+        id="hinge-at-margin",
+    ),
+    pytest.param(
+        sp.max_dim, sp.max_dim_twin, [choice("b n", [0.0, 1.0, 2.0], grad=True)], {}, id="max-ties"
+    ),
+    pytest.param(
+        sp.clamp,
+        sp.clamp_twin,
+        [choice("n", [-1.0, 1.0, 0.5, -2.0], grad=True)],
+        {},
+        id="clamp-bounds",
+    ),
+    pytest.param(
+        sp.row_norm,
+        sp.row_norm_twin,
+        [choice("b n", [0.0, 0.0, 1.5, -2.0], grad=True)],
+        {},
+        id="norm-of-zero-row",
+    ),
+    pytest.param(
+        sp.sparsemax,
+        sp.sparsemax_twin,
+        [choice("b n", [0.0, 0.5, 1.0, -0.5, 1.5], grad=True)],
+        {"n": (2, 5)},
+        id="sparsemax-support-boundary",
+    ),
 ]
 
 
@@ -102,14 +169,18 @@ def test_kinks_are_not_flagged_over_500_examples(torch_fn, twin, inputs, dims):
 
 
 def test_a_bug_only_below_minus_one_next_to_a_kink_at_zero_is_flagged():
-    report = oracle.verify(sp.AbsWrongBelowMinusOne.apply, jnp.abs, [tensor("n", low=-3, high=3)], **CPU)
+    report = oracle.verify(
+        sp.AbsWrongBelowMinusOne.apply, jnp.abs, [tensor("n", low=-3, high=3)], **CPU
+    )
     assert {(d.blame, d.argument) for d in report.findings} == {("torch", 0)}
     for d in report.findings:
         assert (d.example["args"][0] < -1).any()
 
 
 def test_a_huber_backward_with_its_boundary_at_2_instead_of_1_is_flagged():
-    report = oracle.verify(sp.HuberWrongBoundary.apply, sp.huber_twin, [tensor("n", low=-4, high=4)], **CPU)
+    report = oracle.verify(
+        sp.HuberWrongBoundary.apply, sp.huber_twin, [tensor("n", low=-4, high=4)], **CPU
+    )
     assert {(d.blame, d.argument) for d in report.findings} == {("torch", 0)}
     for d in report.findings:
         x = abs(d.example["args"][0])
@@ -117,5 +188,7 @@ def test_a_huber_backward_with_its_boundary_at_2_instead_of_1_is_flagged():
 
 
 def test_the_correct_huber_backward_passes():
-    report = oracle.verify(sp.Huber.apply, sp.huber_twin, [tensor("n", low=-4, high=4)], max_examples=300, **CPU)
+    report = oracle.verify(
+        sp.Huber.apply, sp.huber_twin, [tensor("n", low=-4, high=4)], max_examples=300, **CPU
+    )
     assert report.ok, report
