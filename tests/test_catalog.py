@@ -148,3 +148,24 @@ def test_the_seed_cross_entropy_fails_when_batch_and_classes_differ(specimen_rep
     errors = [d for d in real if d.check == "error"]
     assert {d.dtype for d in errors} == set(DTYPES), real
     assert all(d.blame == "torch" for d in errors), errors
+
+
+def test_the_command_line_checks_the_whole_catalog_and_exits_0():
+    import io
+
+    from oracle.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    # fewer examples than the default, to keep the suite short; clean entries get 200 above
+    code = main(["losses", "--seed", "0", "--max-examples", "40", "--device", "cpu"], out, err)
+    assert code == 0, out.getvalue()
+    rows = {
+        (line.split()[0], line.split()[1]): line.split()[3]
+        for line in out.getvalue().splitlines()
+        if line.split() and line.split()[0] in oracle.registry()
+    }
+    names = [p.name for p in oracle.registry().in_modules(["losses"])]
+    assert len(names) == 21
+    for name in names:
+        want = "flagged" if oracle.registry()[name].known_divergence else "clean"
+        assert rows[(name, "float32")] == rows[(name, "float64")] == want
