@@ -10,6 +10,7 @@ from hypothesis import settings as hsettings
 
 from .bridge import normalize_devices, normalize_dtypes
 from .checks import Sides
+from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
 from .report import Report
 from .runner import run_config
@@ -19,10 +20,6 @@ from .tolerance import user_tolerance
 
 __all__ = ["verify", "assert_twins", "CAMPAIGN_PROFILE"]
 
-#: a hypothesis profile for long searches, opted into with
-#: ``--hypothesis-profile=oracle-campaign`` or ``settings.load_profile(...)``
-CAMPAIGN_PROFILE = "oracle-campaign"
-hsettings.register_profile(CAMPAIGN_PROFILE, max_examples=5000, deadline=None)
 
 _DEFAULT_EXAMPLES = 100
 
@@ -80,11 +77,7 @@ def verify(
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
     if max_examples is None:
-        current = (
-            hsettings.get_current_profile_name()
-            if hasattr(hsettings, "get_current_profile_name")
-            else None
-        )
+        current = hsettings.get_current_profile_name()
         max_examples = (
             hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
         )

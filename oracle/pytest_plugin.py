@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from . import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
+
 _DTYPES = ("float32", "float64")
 _DEVICES = ("cpu", "cuda")
 
