@@ -262,7 +262,9 @@ class Report:
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        table = "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+        table = "\n".join(
+            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+        )
         parts = [head, table]
         for d in real:
             parts.append(d.message())
