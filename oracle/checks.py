@@ -75,6 +75,32 @@ def _structure_problem(t: Outputs, j: Outputs) -> str | None:
     return None
 
 
+def _forward(detail: str, dtype: str, device: str, **extra: Any) -> Divergence:
+    """A forward finding: who is right cannot be told from outputs alone."""
+    return Divergence(
+        check="forward",
+        argument=None,
+        blame="unknown",
+        diagnosis=extra.pop("diagnosis", "mismatch"),
+        detail=detail,
+        dtype=dtype,
+        device=device,
+        **extra,
+    )
+
+
+def _largest(arrays: Sequence[np.ndarray]) -> float:
+    """The largest magnitude over the finite floating arrays (0 if none)."""
+    return max(
+        (
+            float(np.max(np.abs(x)))
+            for x in arrays
+            if x.size and x.dtype.kind == "f" and np.all(np.isfinite(x))
+        ),
+        default=0.0,
+    )
+
+
 def _fill(d: Divergence, c: Comparison, tol: Tolerance) -> Divergence:
     d.max_abs_error, d.max_rel_error = c.max_abs_error, c.max_rel_error
     d.worst_index, d.mismatched, d.total = c.worst_index, c.mismatched, c.total
@@ -153,10 +179,7 @@ def check_example(
     findings: list[Divergence] = []
     diff_pos = sides.diff_positions
     ref = _Reference(sides, values, device, cots)
-    grad_scale = max(
-        (float(np.max(np.abs(g))) for g in j_out.grads if g.size and np.all(np.isfinite(g))),
-        default=0.0,
-    )
+    grad_scale = _largest(j_out.grads)
 
     # a differentiated input that gets no gradient at all, where the twin says it has one
     # (judged even when the outputs differ in structure, if no torch output carries a
@@ -192,44 +215,16 @@ def check_example(
                 )
 
     if problem:
-        findings.append(
-            Divergence(
-                check="forward",
-                argument=None,
-                blame="unknown",
-                diagnosis="mismatch",
-                detail=f"the outputs differ in structure: {problem}",
-                dtype=dtype,
-                device=device,
-            )
-        )
+        findings.append(_forward(f"the outputs differ in structure: {problem}", dtype, device))
         return findings
 
-    out_scale = max(
-        (
-            float(np.max(np.abs(x)))
-            for x in j_out.leaves
-            if x.size and x.dtype.kind == "f" and np.all(np.isfinite(x))
-        ),
-        default=0.0,
-    )
+    out_scale = _largest(j_out.leaves)
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
             if not np.array_equal(a, b):
                 n = int(np.sum(a != b))
-                findings.append(
-                    Divergence(
-                        check="forward",
-                        argument=None,
-                        blame="unknown",
-                        diagnosis="mismatch",
-                        detail=f"integer output {i} differs in {n} of {a.size} elements",
-                        dtype=dtype,
-                        device=device,
-                        mismatched=n,
-                        total=int(a.size),
-                    )
-                )
+                detail = f"integer output {i} differs in {n} of {a.size} elements"
+                findings.append(_forward(detail, dtype, device, mismatched=n, total=int(a.size)))
                 return findings
             continue
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
@@ -237,15 +232,12 @@ def check_example(
             diag = "nonfinite" if c.nonfinite_mismatch else "mismatch"
             findings.append(
                 _fill(
-                    Divergence(
-                        check="forward",
-                        argument=None,
-                        blame="unknown",
+                    _forward(
+                        f"output {i} differs: {c.mismatched} of {c.total} elements beyond "
+                        "tolerance (the gradient cannot be judged where the forward disagrees)",
+                        dtype,
+                        device,
                         diagnosis=diag,
-                        detail=f"output {i} differs: {c.mismatched} of {c.total} elements beyond tolerance "
-                        "(the gradient cannot be judged where the forward already disagrees)",
-                        dtype=dtype,
-                        device=device,
                     ),
                     c,
                     sides.tolerance(dtype),
