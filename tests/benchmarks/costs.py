@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 import torch
+from functions import Bench, elements, shapes_for
 from hypothesis import settings as hsettings
 
 import oracle
@@ -32,8 +33,6 @@ from oracle.bridge import precision_scope
 from oracle.checks import Sides, check_example
 from oracle.sides import TorchSide, TwinSide, cotangents_for
 from oracle.specs import normalize_inputs
-
-from functions import Bench, elements, shapes_for
 
 __all__ = ["prepare", "floor_steps", "cost_row", "gradcheck_row", "timed"]
 
@@ -47,7 +46,9 @@ def prepare(bench: Bench, sizes: dict[str, int], seed: int = 0) -> tuple[np.ndar
     out = []
     for spec in bench.inputs:
         shape = tuple(sizes[d] if isinstance(d, str) else d for d in spec.shape)
-        out.append(rng.uniform(spec.low, spec.high, size=shape).astype(np.float32).astype(np.float64))
+        out.append(
+            rng.uniform(spec.low, spec.high, size=shape).astype(np.float32).astype(np.float64)
+        )
     return tuple(out)
 
 
@@ -56,10 +57,15 @@ def _sides(bench: Bench) -> Sides:
     return Sides(TorchSide(bench.torch_fn, specs), TwinSide(bench.jax_fn, specs), specs)
 
 
-def floor_steps(bench: Bench, values: tuple[np.ndarray, ...], dtype: str) -> tuple[Callable, Callable]:
+def floor_steps(
+    bench: Bench, values: tuple[np.ndarray, ...], dtype: str
+) -> tuple[Callable, Callable]:
     """(torch step, jax step): forward + backward with a random cotangent, inputs prebuilt."""
     tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    targs = [torch.tensor(v, dtype=tdt, requires_grad=s.grad) for v, s in zip(values, bench.inputs, strict=True)]
+    targs = [
+        torch.tensor(v, dtype=tdt, requires_grad=s.grad)
+        for v, s in zip(values, bench.inputs, strict=True)
+    ]
     diff = [a for a, s in zip(targs, bench.inputs, strict=True) if s.grad]
     with torch.no_grad():
         out_shape = tuple(bench.torch_fn(*targs).shape)
@@ -96,8 +102,9 @@ def floor_steps(bench: Bench, values: tuple[np.ndarray, ...], dtype: str) -> tup
     return torch_step, jax_step
 
 
-def timed(fns: dict[str, Callable[[], Any]], *, budget_s: float, min_reps: int = 5,
-          max_reps: int = 200) -> dict[str, dict[str, float]]:
+def timed(
+    fns: dict[str, Callable[[], Any]], *, budget_s: float, min_reps: int = 5, max_reps: int = 200
+) -> dict[str, dict[str, float]]:
     """Median and minimum seconds of each function, called in turn (interleaved) after
     one warm-up call each, until ``budget_s`` is spent (at least ``min_reps`` rounds)."""
     for f in fns.values():
@@ -111,10 +118,15 @@ def timed(fns: dict[str, Callable[[], Any]], *, budget_s: float, min_reps: int =
             f()
             samples[k].append(time.perf_counter() - t)
         reps += 1
-    return {k: {"median": statistics.median(v), "min": min(v), "reps": len(v)} for k, v in samples.items()}
+    return {
+        k: {"median": statistics.median(v), "min": min(v), "reps": len(v)}
+        for k, v in samples.items()
+    }
 
 
-def _verify_per_example(bench: Bench, sizes: dict[str, int], dtype: str, examples: int) -> dict[str, Any]:
+def _verify_per_example(
+    bench: Bench, sizes: dict[str, int], dtype: str, examples: int
+) -> dict[str, Any]:
     """Seconds per example of a whole verify run (after a warm-up run that compiles).
 
     When the warm-up run reports an error (hypothesis could not draw the inputs, say),
@@ -125,27 +137,49 @@ def _verify_per_example(bench: Bench, sizes: dict[str, int], dtype: str, example
     warm = oracle.verify(bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=2, **kw)
     errors = [d for d in warm.findings if d.check == "error"]
     if errors:
-        return {"failed": errors[0].detail, "seconds": time.perf_counter() - start, "examples": warm.runs[0].examples,
-                "per_example": None, "ok": False}
-    report = oracle.verify(bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=examples, **kw)
+        return {
+            "failed": errors[0].detail,
+            "seconds": time.perf_counter() - start,
+            "examples": warm.runs[0].examples,
+            "per_example": None,
+            "ok": False,
+        }
+    report = oracle.verify(
+        bench.torch_fn, bench.jax_fn, list(bench.inputs), max_examples=examples, **kw
+    )
     run = report.runs[0]
-    return {"seconds": run.seconds, "examples": run.examples, "per_example": run.seconds / max(run.examples, 1),
-            "ok": report.ok, "failed": None if report.ok else report.findings[0].detail}
+    return {
+        "seconds": run.seconds,
+        "examples": run.examples,
+        "per_example": run.seconds / max(run.examples, 1),
+        "ok": report.ok,
+        "failed": None if report.ok else report.findings[0].detail,
+    }
 
 
-def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_examples: int,
-             skip_verify: str | None = None) -> dict[str, Any]:
+def cost_row(
+    bench: Bench,
+    n: int,
+    dtype: str,
+    *,
+    budget_s: float,
+    verify_examples: int,
+    skip_verify: str | None = None,
+) -> dict[str, Any]:
     """Table a: one row (a function at a size in a dtype). ``skip_verify``: a reason not
     to time ``verify`` (it already failed at this size in another dtype)."""
     sizes = shapes_for(bench, n)
     values = prepare(bench, sizes)
     sides = _sides(bench)
     torch_step, jax_step = floor_steps(bench, values, dtype)
-    t = timed({
-        "torch": torch_step,
-        "jax": jax_step,
-        "check": lambda: check_example(sides, values, _COT_SEED, dtype, "cpu"),
-    }, budget_s=budget_s)
+    t = timed(
+        {
+            "torch": torch_step,
+            "jax": jax_step,
+            "check": lambda: check_example(sides, values, _COT_SEED, dtype, "cpu"),
+        },
+        budget_s=budget_s,
+    )
     findings = check_example(sides, values, _COT_SEED, dtype, "cpu")
     if skip_verify:
         ver = {"per_example": None, "examples": 0, "ok": False, "failed": skip_verify}
@@ -177,8 +211,10 @@ def cost_row(bench: Bench, n: int, dtype: str, *, budget_s: float, verify_exampl
 
 
 def _gradcheck_call(bench: Bench, values: tuple[np.ndarray, ...], fast: bool) -> Callable[[], bool]:
-    targs = [torch.tensor(v, dtype=torch.float64, requires_grad=s.grad)
-             for v, s in zip(values, bench.inputs, strict=True)]
+    targs = [
+        torch.tensor(v, dtype=torch.float64, requires_grad=s.grad)
+        for v, s in zip(values, bench.inputs, strict=True)
+    ]
     grad_pos = [i for i, s in enumerate(bench.inputs) if s.grad]
 
     def f(*d):
@@ -197,8 +233,15 @@ def _once(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
-def gradcheck_row(bench: Bench, n: int, *, budget_s: float, previous: dict[str, Any] | None,
-                  default_limit_s: float = 60.0, skip_verify: str | None = None) -> dict[str, Any]:
+def gradcheck_row(
+    bench: Bench,
+    n: int,
+    *,
+    budget_s: float,
+    previous: dict[str, Any] | None,
+    default_limit_s: float = 60.0,
+    skip_verify: str | None = None,
+) -> dict[str, Any]:
     """Table b: one verify example in float64 against gradcheck (default and fast mode).
 
     Default gradcheck builds two dense Jacobians, so its cost grows with the square of
@@ -211,10 +254,14 @@ def gradcheck_row(bench: Bench, n: int, *, budget_s: float, previous: dict[str, 
     sides = _sides(bench)
     fast = _gradcheck_call(bench, values, fast=True)
     assert fast(), f"{bench.name}: gradcheck(fast_mode=True) fails on a correct backward"
-    t = timed({
-        "check": lambda: check_example(sides, values, _COT_SEED, "float64", "cpu"),
-        "fast": fast,
-    }, budget_s=budget_s, min_reps=3)
+    t = timed(
+        {
+            "check": lambda: check_example(sides, values, _COT_SEED, "float64", "cpu"),
+            "fast": fast,
+        },
+        budget_s=budget_s,
+        min_reps=3,
+    )
     default = _gradcheck_call(bench, values, fast=False)
     est = None
     if previous is not None and previous.get("default_s"):

@@ -1,0 +1,514 @@
+"""The oracle's benchmarks: ``python tests/benchmarks/run.py [--json PATH] [--quick]``.
+
+Prints five tables and writes them, with the machine's description, as JSON:
+
+a. the cost of one checked example against the floor (torch forward+backward plus the
+   compiled jax.vjp), from 10^2 to 10^6 elements;
+b. one float64 example against ``torch.autograd.gradcheck`` (default and fast mode);
+c. the mutation score of the oracle (float32, float64), gradcheck (default, fast) and a
+   naive smoke test on the mutants of ``mutants.py``, with false alarms on the originals;
+d. the catalog run ``python -m oracle losses``: wall time, peak memory, XLA compilations;
+e. ``pytest tests/test_catalog.py`` with ``-n 0`` against ``-n 2`` (pytest-xdist).
+
+``--quick`` runs a reduced version of each (small sizes, a few mutants, few examples),
+as a smoke test of the benchmark itself. See ``tests/benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hypothesis  # noqa: E402
+import jax  # noqa: E402
+import jaxlib  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from catalog import ROOT, catalog_run, oracle_option_args, pytest_run  # noqa: E402
+from costs import cost_row, gradcheck_row  # noqa: E402
+from functions import BENCHES  # noqa: E402
+from mutants import CATEGORIES, MUTANTS  # noqa: E402
+from mutation import TOOLS, mutation_table  # noqa: E402
+from tables import ms, num, render, x  # noqa: E402
+
+SECTIONS = ("cost", "gradcheck", "mutation", "catalog", "scaleout")
+
+
+def _log(msg: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "hypothesis": hypothesis.__version__,
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "commit": commit,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+# --- a. cost per example against the floor ------------------------------------------------
+
+
+def section_cost(quick: bool) -> dict[str, Any]:
+    sizes = [10**2, 10**4] if quick else [10**2, 10**3, 10**4, 10**5, 10**6]
+    dtypes = ["float32"] if quick else ["float32", "float64"]
+    rows, failed = [], {}
+    for bench in BENCHES:
+        for n in sizes:
+            for dtype in dtypes:
+                examples = 20 if n <= 10**4 else (10 if n <= 10**5 else 5)
+                r = cost_row(
+                    bench,
+                    n,
+                    dtype,
+                    budget_s=0.5 if quick else 1.5,
+                    verify_examples=5 if quick else examples,
+                    skip_verify=failed.get((bench.name, n)),
+                )
+                if r["verify_failed"] and r["verify_per_example_s"] is None:
+                    failed[(bench.name, n)] = r["verify_failed"]
+                rows.append(r)
+                _log(
+                    f"cost {bench.name} n={n} {dtype}: check {r['check_ratio']:.2f}x floor, "
+                    f"verify {x(r['verify_ratio'])}"
+                )
+    return {"rows": rows}
+
+
+def _target_a(r: dict[str, Any]) -> str:
+    if r["target_elements"] < 10**5:
+        return "-"
+    return "ok" if r["check_ratio"] <= 1.5 else "MISS"
+
+
+def print_cost(res: dict[str, Any]) -> str:
+    rows = [
+        (
+            r["function"],
+            num(r["elements"]),
+            r["dtype"],
+            ms(r["torch_s"]),
+            ms(r["jax_s"]),
+            ms(r["floor_s"]),
+            ms(r["check_s"]),
+            x(r["check_ratio"]),
+            x(r["check_ratio_min"]),
+            ms(r["verify_per_example_s"]) if r["verify_per_example_s"] else "FAILED",
+            x(r["verify_ratio"]),
+            _target_a(r),
+        )
+        for r in res["rows"]
+    ]
+    failures = {
+        (r["function"], r["elements"]): r["verify_failed"]
+        for r in res["rows"]
+        if r["verify_failed"] and r["verify_per_example_s"] is None
+    }
+    note = (
+        "floor = torch forward+backward + jitted jax.vjp on prebuilt inputs; check = "
+        "oracle.checks.check_example on a prepared example; verify = a verify run on fixed dims, "
+        "seconds per example (includes drawing the inputs). Medians after warm-up; 'min' uses the "
+        "fastest repetitions. Target: check <= 1.5x floor from 10^5 elements."
+    )
+    for (f, n), why in failures.items():
+        note += f"\nverify FAILED for {f} at {n:,} elements: {why}"
+    return render(
+        "a. Cost of one checked example against the floor (ms)",
+        (
+            "function",
+            "elements",
+            "dtype",
+            "torch",
+            "jax",
+            "floor",
+            "check",
+            "check/floor",
+            "(min)",
+            "verify/ex",
+            "verify/floor",
+            "target",
+        ),
+        rows,
+        note,
+    )
+
+
+# --- b. against gradcheck -----------------------------------------------------------------
+
+
+def section_gradcheck(quick: bool) -> dict[str, Any]:
+    sizes = [10, 10**2] if quick else [10, 10**2, 10**3, 10**4]
+    rows = []
+    for bench in BENCHES:
+        prev = None
+        for n in sizes:
+            r = gradcheck_row(
+                bench,
+                n,
+                budget_s=0.3 if quick else 1.0,
+                previous=prev,
+                default_limit_s=5.0 if quick else 60.0,
+                skip_verify="hypothesis cannot draw ~1,000 elements element by element"
+                if 500 < n <= 4096
+                else None,
+            )
+            rows.append(r)
+            prev = r
+            _log(
+                f"gradcheck {bench.name} n={n}: default {r['default_s']:.3g}s"
+                f"{' (est.)' if r['default_estimated'] else ''}, fast {r['fast_s'] * 1e3:.3g}ms, "
+                f"oracle {r['check_s'] * 1e3:.3g}ms"
+            )
+    return {"rows": rows}
+
+
+def _target_b(r: dict[str, Any]) -> str:
+    marks = []
+    if r["target_elements"] >= 10**4:
+        marks.append("default ok" if r["speedup_vs_default"] >= 100 else "default MISS")
+    if r["target_elements"] >= 10**3:
+        marks.append("fast ok" if r["speedup_vs_fast"] >= 1 else "fast MISS")
+    return ", ".join(marks) or "-"
+
+
+def print_gradcheck(res: dict[str, Any]) -> str:
+    rows = [
+        (
+            r["function"],
+            num(r["elements"]),
+            ms(r["check_s"]),
+            ms(r["verify_per_example_s"]) if r["verify_per_example_s"] else "FAILED",
+            ("~" if r["default_estimated"] else "") + ms(r["default_s"]),
+            ms(r["fast_s"]),
+            ("~" if r["default_estimated"] else "") + x(r["speedup_vs_default"]),
+            x(r["speedup_vs_fast"]),
+            ("~" if r["default_estimated"] else "") + x(r["verify_speedup_vs_default"]),
+            x(r["verify_speedup_vs_fast"]),
+            _target_b(r),
+        )
+        for r in res["rows"]
+    ]
+    note = (
+        "float64. oracle = check_example on a prepared example; verify = per example of a verify run; "
+        "gradcheck at its defaults (fast = fast_mode=True) on the same input. '~': default gradcheck "
+        "not run, estimated from the growth between the two smaller sizes (it builds dense Jacobians). "
+        "Targets: >= 100x faster than default gradcheck at 10^4, not slower than fast mode from 10^3."
+    )
+    return render(
+        "b. One float64 example against torch.autograd.gradcheck (ms)",
+        (
+            "function",
+            "elements",
+            "oracle",
+            "verify/ex",
+            "gradcheck",
+            "fast",
+            "default/oracle",
+            "fast/oracle",
+            "default/verify",
+            "fast/verify",
+            "target",
+        ),
+        rows,
+        note,
+    )
+
+
+# --- c. mutation score ------------------------------------------------------------------------
+
+
+def section_mutation(quick: bool) -> dict[str, Any]:
+    names = None
+    if quick:
+        first: dict[str, str] = {}
+        for m in MUTANTS:
+            first.setdefault(m.category, m.name)
+        names = list(first.values())
+    return mutation_table(
+        examples=20 if quick else 100,
+        names=names,
+        progress=_log,
+        alarm_seeds=(0, 1) if quick else (0, 1, 2, 3),
+    )
+
+
+def _cell(res: dict[str, Any], tool: str) -> str:
+    r = res[tool]
+    if not r["flagged"]:
+        return "-"
+    if tool.startswith("oracle"):
+        return r.get("diagnosis", "caught") if r.get("check") == "vjp" else f"{r.get('check')}!"
+    return "caught"
+
+
+def print_mutation(res: dict[str, Any]) -> str:
+    s = res["summary"]
+    seeds = res["alarm_seeds"]
+    rows = [
+        (
+            t,
+            f"{v['detected']}/{v['mutants']}",
+            f"{100 * v['rate']:.0f}%",
+            f"{v['false_alarms']}/{v['originals']}",
+            f"{v['false_alarms_any_seed']}/{v['originals']}",
+            f"{v['seconds']:.1f}",
+        )
+        for t, v in s.items()
+    ]
+    out = [
+        render(
+            f"c. Mutation score ({len(res['mutants'])} mutants, {len(res['originals'])} originals; "
+            f"oracle: {res['examples']} examples, seed 0)",
+            (
+                "tool",
+                "detected",
+                "rate",
+                "false alarms (seed 0)",
+                f"false alarms (seeds {seeds[0]}-{seeds[-1]})",
+                "seconds",
+            ),
+            rows,
+        )
+    ]
+    detail = [
+        (m["name"], m["category"], *(_cell(m["results"], t) for t in TOOLS)) for m in res["mutants"]
+    ]
+    out.append(
+        render(
+            "c'. Per mutant (oracle: the diagnosis of its first finding; 'forward!' = caught by a "
+            "forward mismatch, not by the gradient; '-' = missed)",
+            ("mutant", "category", *TOOLS),
+            detail,
+        )
+    )
+
+    def _alarm(r: dict[str, Any]) -> str:
+        if not r["seeds_flagged"]:
+            return "clean"
+        rr = r if r["flagged"] else next(iter(r["other_seeds"].values()))
+        what = (
+            rr.get("diagnosis", "flagged")
+            if rr.get("check", "vjp") == "vjp"
+            else f"{rr.get('check')}!"
+        )
+        return f"{what} (seeds {','.join(map(str, r['seeds_flagged']))})"
+
+    alarms = [
+        (o["name"], *(_alarm(o["results"][t]) for t in TOOLS))
+        for o in res["originals"]
+        if any(o["results"][t]["seeds_flagged"] for t in TOOLS)
+    ]
+    if alarms:
+        out.append(
+            render("c''. False alarms on the correct originals", ("original", *TOOLS), alarms)
+        )
+    notes = []
+    for t, v in s.items():
+        if t.startswith("oracle") and (v["missed"] or v["alarmed_any_seed"]):
+            notes.append(
+                f"{t}: missed {v['missed'] or 'none'}; false alarms on "
+                f"{v['alarmed_any_seed'] or 'none'} (original: seeds)"
+            )
+    if notes:
+        out.append("\n".join(notes))
+    return "\n\n".join(out)
+
+
+# --- d. the catalog run ---------------------------------------------------------------------
+
+
+def section_catalog(quick: bool) -> dict[str, Any]:
+    extra = ["--max-examples", "10", "-k", "double_sin"] if quick else []
+    _log("catalog: python -m oracle losses " + " ".join(extra))
+    return catalog_run(extra)
+
+
+def print_catalog(r: dict[str, Any]) -> str:
+    c = r.get("counts", {})
+    rows = [
+        (
+            r["cmd"],
+            f"{r['wall_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
+            f"{r['peak_rss_mib']:.0f}",
+            num(c.get("backend_compile")),
+            f"{c.get('backend_compile_s', 0):.1f}",
+            num(c.get("jaxpr_trace")),
+            str(r["exit"]),
+            r.get("as_expected") or "-",
+        )
+    ]
+    return render(
+        "d. The catalog run",
+        (
+            "command",
+            "wall s",
+            "cpu s",
+            "peak RSS MiB",
+            "XLA compiles",
+            "compile s",
+            "jaxpr traces",
+            "exit",
+            "as expected",
+        ),
+        rows,
+        f"seed {r.get('seed')}; peak RSS of the subprocess (os.wait4); compilations counted with "
+        "jax.monitoring (backend_compile events).",
+    )
+
+
+# --- e. scale-out -------------------------------------------------------------------------------
+
+
+def section_scaleout(quick: bool) -> dict[str, Any]:
+    test_file = "tests/test_catalog.py"
+    extra = ["-k", "double_sin or smooth_round"] if quick else []
+    extra += oracle_option_args(10 if quick else None)
+    runs = []
+    configs = (
+        [(0, None), (2, None)] if quick else [(0, None), (2, None), (2, {"OMP_NUM_THREADS": "1"})]
+    )
+    for workers, env in configs:
+        _log(f"pytest {test_file} -n {workers} {env or ''}")
+        runs.append(pytest_run(test_file, workers, extra, env))
+    return {"file": test_file, "extra": extra, "runs": runs}
+
+
+def print_scaleout(res: dict[str, Any]) -> str:
+    runs = res["runs"]
+    if runs and "skipped" in runs[0]:
+        return render("e. Scale-out", ("note",), [(runs[0]["skipped"],)])
+    base = runs[0]["wall_s"]
+    rows = [
+        (
+            f"-n {r['workers']}"
+            + (" " + " ".join(f"{k}={v}" for k, v in r["env"].items()) if r["env"] else ""),
+            f"{r['wall_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
+            x(base / r["wall_s"]),
+            f"{r['peak_rss_mib']:.0f}",
+            str(r["exit"]),
+            str(r["summary"]),
+        )
+        for r in runs
+    ]
+    return render(
+        f"e. Scale-out: pytest -p no:cacheprovider {res['file']} {' '.join(res['extra'])}".rstrip(),
+        ("workers", "wall s", "cpu s*", "speed-up", "peak RSS MiB*", "exit", "result"),
+        rows,
+        "* cpu s: the pytest process and its reaped children (the xdist workers); peak RSS: the largest "
+        "single process.",
+    )
+
+
+PRINTERS = {
+    "cost": print_cost,
+    "gradcheck": print_gradcheck,
+    "mutation": print_mutation,
+    "catalog": print_catalog,
+    "scaleout": print_scaleout,
+}
+RUNNERS = {
+    "cost": section_cost,
+    "gradcheck": section_gradcheck,
+    "mutation": section_mutation,
+    "catalog": section_catalog,
+    "scaleout": section_scaleout,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="tests/benchmarks/run.py", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "--json", dest="json_path", default=None, metavar="PATH", help="write every figure as JSON"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="a reduced run (a couple of minutes): a smoke test"
+    )
+    p.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only these tables (repeatable)"
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch.set_num_threads(N) for the in-process tables a-c (default 1: torch's OpenMP "
+        "pool stalls for a scheduler time slice whenever another process wants a core); "
+        "0: torch's own default",
+    )
+    args = p.parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    sections = args.only or list(SECTIONS)
+
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "quick": args.quick,
+        "mutants": len(MUTANTS),
+        "categories": list(CATEGORIES),
+        "seconds": {},
+    }
+    print(
+        f"oracle benchmarks{' (quick)' if args.quick else ''}: torch {torch.__version__}, jax {jax.__version__}, "
+        f"{os.cpu_count()} CPUs ({results['machine']['cpu']}), load {os.getloadavg()[0]:.2f}\n",
+        flush=True,
+    )
+    start = time.perf_counter()
+    for name in sections:
+        t0 = time.perf_counter()
+        results[name] = RUNNERS[name](args.quick)
+        results["seconds"][name] = time.perf_counter() - t0
+        print(PRINTERS[name](results[name]) + "\n", flush=True)
+    results["seconds"]["total"] = time.perf_counter() - start
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    print(
+        f"done in {results['seconds']['total']:.0f}s "
+        f"(load average at start {results['machine']['load_average_at_start'][0]:.2f}, "
+        f"at end {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)"
+    )
+    if args.json_path:
+        path = Path(args.json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=1, default=str))
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
