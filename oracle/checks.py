@@ -18,7 +18,7 @@ import numpy as np
 from .bridge import precision_scope
 from .report import Divergence
 from .sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
-from .tolerance import Comparison, Tolerance, compare, default_tolerance
+from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
 from .verdicts import Probe, Verdict, judge_gradient
 
 __all__ = ["Sides", "BothRaised", "check_example"]
@@ -41,10 +41,10 @@ class Sides:
     def diff_positions(self) -> list[int]:
         return [i for i, s in enumerate(self.specs) if getattr(s, "grad", False)]
 
-    def tolerance(self, dtype: str) -> Tolerance:
+    def tolerance(self, dtype: str, *, forward: bool = False) -> Tolerance:
         if self.user_tol is not None:
             return self.user_tol[dtype]
-        return default_tolerance(dtype)
+        return forward_tolerance(dtype) if forward else default_tolerance(dtype)
 
 
 def _error_finding(err: SideError, dtype: str, device: str) -> Divergence:
@@ -129,11 +129,11 @@ def _judge(
     lowp: np.ndarray,
     dtype: str,
     ref: _Reference,
-    index: int | None,
+    index: tuple[str, int],
     fallback_scale: float,
 ) -> tuple[Comparison, np.ndarray]:
     """Compare torch's ``actual`` with the twin: fast path, then the float64 reference."""
-    tol = sides.tolerance(dtype)
+    tol = sides.tolerance(dtype, forward=index[0] == "out")
     c = compare(actual, lowp, tol, scale=fallback_scale)
     if c.ok or tol.k is None:
         return c, lowp
@@ -228,6 +228,12 @@ def check_example(
                 return findings
             continue
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
+        if not c.ok and not c.nonfinite_mismatch and dtype != "float64":
+            # right in float64, off in float32: the rounding of torch's formula, not a bug
+            with precision_scope("float64", device):
+                t64 = sides.torch.run(values, "float64", device, None, backward=False)
+            if compare(t64.leaves[i], expected, forward_tolerance("float64"), scale=out_scale).ok:
+                continue
         if not c.ok:
             diag = "nonfinite" if c.nonfinite_mismatch else "mismatch"
             findings.append(
@@ -240,7 +246,7 @@ def check_example(
                         diagnosis=diag,
                     ),
                     c,
-                    sides.tolerance(dtype),
+                    sides.tolerance(dtype, forward=True),
                 )
             )
             return findings

@@ -165,13 +165,18 @@ def run_config(
     except (_Diverged, BaseExceptionGroup) as found:
         divergences = _collect(found) or [_internal(found, name, dtype, device)]
     except Unsatisfiable:
+        why = (
+            "both sides raised on every example: check the input specs"
+            if summary.rejected
+            else "hypothesis could not draw a single example from the input specs"
+        )
         divergences = [
             Divergence(
                 check="error",
                 argument=None,
                 blame="unknown",
                 diagnosis="error",
-                detail="both sides raised on every example: check the input specs",
+                detail=why,
                 dtype=dtype,
                 device=device,
                 name=name,

@@ -43,8 +43,9 @@ __all__ = [
 DEFAULT_DIM = (1, 8)
 #: Arrays with more elements than this are filled by numpy from drawn choices (a seed,
 #: special values and where they go) instead of element by element: hypothesis's own
-#: arrays() would repeat one fill value over most of a large array.
-BULK_THRESHOLD = 4096
+#: arrays() would repeat one fill value over most of a large array, and drawing ~1000
+#: elements one by one overruns hypothesis's buffer for one example.
+BULK_THRESHOLD = 128
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INT = re.compile(r"^[0-9]+$")
@@ -339,36 +340,52 @@ def _specials(low: float, high: float) -> list[float]:
 
 
 @st.composite
-def _bulk_floats(draw, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
-    """A large float array: numpy fills the bulk from a drawn seed, hypothesis draws
-    the special values (0, bounds, ties, extremes) and where they go, so shrinking still
-    acts on the choices that matter."""
+def _bulk(draw, shape: tuple[int, ...], fill, element: st.SearchStrategy, specials=()) -> np.ndarray:
+    """A large array: numpy fills the bulk from a drawn seed, hypothesis draws a few
+    special values (0, bounds, ties, any element) and where they go, so that shrinking
+    still acts on the choices that matter and the draw stays small."""
     n = int(np.prod(shape))
     seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    flat = rng.uniform(low, high, size=n).astype(np.float32)
-    specials = _specials(low, high)
-    n_special = draw(st.integers(0, 8))
-    for _ in range(n_special):
+    flat = fill(np.random.default_rng(seed), n)
+    kinds = ["value", "tie"] + (["special"] if specials else [])
+    for _ in range(draw(st.integers(0, 8))):
         where = draw(st.integers(0, n - 1))
-        kind = draw(st.sampled_from(["value", "tie", "special"]))
-        if kind == "special" and specials:
+        kind = draw(st.sampled_from(kinds))
+        if kind == "special":
             flat[where] = draw(st.sampled_from(specials))
         elif kind == "tie":
             flat[where] = flat[draw(st.integers(0, n - 1))]
         else:
-            flat[where] = draw(_float_elements(low, high))
-    # uniform() can round up to high in float32; keep the bounds inclusive and exact.
-    np.clip(flat, np.float32(_inward32(low, True)), np.float32(_inward32(high, False)), out=flat)
-    return flat.astype(np.float64).reshape(shape)
+            flat[where] = draw(element)
+    return flat.reshape(shape)
 
 
 def _float_array(shape: tuple[int, ...], low: float, high: float) -> st.SearchStrategy:
-    if int(np.prod(shape)) > BULK_THRESHOLD:
-        return _bulk_floats(shape, low, high)
-    return hnp.arrays(
-        np.float32, shape, elements=_float_elements(low, high), fill=st.nothing()
-    ).map(lambda a: a.astype(np.float64))
+    elements = _float_elements(low, high)
+    if int(np.prod(shape)) <= BULK_THRESHOLD:
+        arrays = hnp.arrays(np.float32, shape, elements=elements, fill=st.nothing())
+        return arrays.map(lambda a: a.astype(np.float64))
+    lo32, hi32 = np.float32(_inward32(low, True)), np.float32(_inward32(high, False))
+
+    def fill(rng, n):
+        # uniform() can round up to high in float32: keep the bounds inclusive and exact
+        return np.clip(rng.uniform(low, high, size=n).astype(np.float32), lo32, hi32)
+
+    return _bulk(shape, fill, elements, _specials(low, high)).map(lambda a: a.astype(np.float64))
+
+
+def _int_array(shape: tuple[int, ...], low: int, high: int) -> st.SearchStrategy:
+    elements = st.integers(low, high - 1)
+    if int(np.prod(shape)) <= BULK_THRESHOLD:
+        return hnp.arrays(np.int64, shape, elements=elements, fill=st.nothing())
+    return _bulk(shape, lambda rng, n: rng.integers(low, high, size=n, dtype=np.int64), elements)
+
+
+def _choice_array(shape: tuple[int, ...], values: tuple[float, ...]) -> st.SearchStrategy:
+    elements = st.sampled_from(values)
+    if int(np.prod(shape)) <= BULK_THRESHOLD:
+        return hnp.arrays(np.float64, shape, elements=elements, fill=st.nothing())
+    return _bulk(shape, lambda rng, n: rng.choice(np.array(values, np.float64), size=n), elements)
 
 
 def _resolve(shape: tuple[str | int, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
@@ -381,15 +398,9 @@ def _draw_value(draw, spec: Spec, sizes: Mapping[str, int]) -> Any:
     if isinstance(spec, IntegersSpec):
         low = sizes[spec.low] if isinstance(spec.low, str) else spec.low
         high = sizes[spec.high] if isinstance(spec.high, str) else spec.high
-        shape = _resolve(spec.shape, sizes)
-        return draw(
-            hnp.arrays(np.int64, shape, elements=st.integers(low, high - 1), fill=st.nothing())
-        )
+        return draw(_int_array(_resolve(spec.shape, sizes), low, high))
     if isinstance(spec, ChoiceSpec):
-        shape = _resolve(spec.shape, sizes)
-        return draw(
-            hnp.arrays(np.float64, shape, elements=st.sampled_from(spec.values), fill=st.nothing())
-        )
+        return draw(_choice_array(_resolve(spec.shape, sizes), spec.values))
     if isinstance(spec, StrategySpec):
         return draw(spec.strategy)
     return spec.value

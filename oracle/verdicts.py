@@ -4,8 +4,9 @@ Everything here runs in float64 at the example's point and is paid only for find
 Let :math:`\varphi(x) = \langle v, f(x)\rangle` with :math:`v` the example's cotangent;
 torch and the twin claim its gradient :math:`g_t`, :math:`g_j` for argument :math:`k`.
 
-1. **Precision.** If :math:`g_t \approx g_j` in float64, the float32 finding is torch
-   losing more digits than the twin does: blamed on torch, "only in float32".
+1. **Precision.** If :math:`g_t \approx g_j` in float64, the float32 disagreement is
+   rounding that float32 cannot avoid (dropped), unless torch overflows to NaN/inf where
+   the twin stays finite (blamed on torch, ``nonfinite``).
 2. **Kink.** Along a coordinate :math:`e` where the claims differ (the 8 where they
    differ most), the one-sided slopes :math:`D_\pm = \pm(\varphi(x \pm he) - \varphi(x))/h`
    differ by a gap that does not shrink with :math:`h` exactly when :math:`x` sits on
@@ -121,14 +122,19 @@ def _step(x: np.ndarray) -> float:
     return max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
 
 
+_STEPS = (1e-2, 1e-3, 1e-4, 1e-5)
+#: next to a kink (moved 1e-6 off it), steps must stay well below the distance moved
+_STEPS_NEAR_KINK = (1e-7, 3e-8, 1e-8, 3e-9)
+
+
 def directional_derivative(
-    phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray
+    phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray, steps: Sequence[float] = _STEPS
 ) -> tuple[float, float]:
     """Central differences with Richardson extrapolation at several steps; returns the
     estimate whose error estimate (the change to the next step) is smallest."""
     s = _step(xs[k])
     estimates = []
-    for h in (1e-2 * s, 1e-3 * s, 1e-4 * s, 1e-5 * s):
+    for h in (step * s for step in steps):
         d1 = (phi(_shift(xs, k, u, h)) - phi(_shift(xs, k, u, -h))) / (2 * h)
         d2 = (phi(_shift(xs, k, u, h / 2)) - phi(_shift(xs, k, u, -h / 2))) / h
         estimates.append((4 * d2 - d1) / 3)
@@ -330,21 +336,25 @@ def judge_gradient(
         return Verdict("torch", "disconnected", f"no gradient reaches argument {arg} in float64")
 
     if dtype != "float64" and _close64(tk, jk):
+        # Right in float64, off in float32. Rounding that cancellation amplifies (a
+        # gradient that is 0 in exact arithmetic, computed as 3e-8) is float32's limit,
+        # not a bug; an overflow to NaN/inf where the twin stays finite is reported.
         lost = compare(torch_grad, reference, default_tolerance("float64"))
-        diag = "nonfinite" if lost.nonfinite_mismatch else "mismatch"
+        if not lost.nonfinite_mismatch:
+            return Verdict("none", "mismatch", f"float32 rounding only: {lost.max_abs_error:.3g}")
         return Verdict(
             "torch",
-            diag,
-            f"only in {dtype}: torch's {dtype} gradient of argument {arg} is off by "
-            f"{lost.max_abs_error:.3g} at index {lost.worst_index} (more than {tol.k:g} x "
-            f"the twin's own {dtype} error there); in float64 both agree, so torch loses "
-            "precision (overflow or cancellation in an intermediate)",
+            "nonfinite",
+            f"only in {dtype}: torch's {dtype} gradient of argument {arg} is not finite at "
+            f"index {lost.worst_index} where the reference is; in float64 both agree, so an "
+            f"intermediate overflows in {dtype} (e.g. exp(x) / (1 + exp(x))**2 for large x)",
         )
 
     phi_twin = lambda x: probe.phi(x, "twin")
     u = _direction(tk - jk)
     kinks = _coordinate_kinks(phi_twin, xs, k, tk, jk)
     kink_note = ""
+    steps = _STEPS
     if kinks:
         rng = np.random.default_rng(0)
         moved = [x + 1e-6 * (1 + np.abs(x)) * rng.standard_normal(x.shape) for x in xs]
@@ -370,6 +380,7 @@ def judge_gradient(
             xs, tk, jk = moved, t2[k], j2[k]
             u = _direction(tk - jk)
             kink_note = " (judged at a point 1e-6 away from a kink the example sits on)"
+            steps = _STEPS_NEAR_KINK
 
     rng = np.random.default_rng(2)
     support = ~np.isclose(
@@ -380,8 +391,8 @@ def judge_gradient(
     for d in directions:
         if not np.any(d):
             continue
-        est, err = directional_derivative(phi_twin, xs, k, d)
-        est_t, err_t = directional_derivative(lambda x: probe.phi(x, "torch"), xs, k, d)
+        est, err = directional_derivative(phi_twin, xs, k, d, steps)
+        est_t, err_t = directional_derivative(lambda x: probe.phi(x, "torch"), xs, k, d, steps)
         if not _agrees(est, max(err, err_t), est_t):
             return Verdict(
                 "unknown",
