@@ -30,6 +30,7 @@ __all__ = [
     "available_devices",
     "normalize_dtypes",
     "normalize_devices",
+    "cast_values",
 ]
 
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
@@ -115,11 +116,14 @@ def _is_float_spec(spec: Any) -> bool:
 
 def to_torch(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: str) -> list[Any]:
     """Torch arguments: floats in ``dtype`` (requires_grad per spec), int64 for integers."""
-    tdtype = DTYPES[dtype][1]
+    np_dtype = DTYPES[dtype][0]
     out = []
     for value, spec in zip(values, specs, strict=True):
         if _is_float_spec(spec):
-            t = torch.tensor(value, dtype=tdtype, device=device)
+            arr = np.asarray(value, dtype=np_dtype)
+            # a differentiated leaf cannot be changed in place, so it may share the
+            # example's memory; anything else gets its own copy
+            t = torch.from_numpy(arr if spec.grad else arr.copy()).to(device)
             out.append(t.requires_grad_(spec.grad))
         elif isinstance(spec, IntegersSpec):
             out.append(torch.tensor(value, dtype=torch.int64, device=device))
@@ -131,17 +135,28 @@ def to_torch(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: st
 def to_jax(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: str) -> list[Any]:
     """JAX arrays for the array arguments (call inside :func:`precision_scope`)."""
     np_dtype = DTYPES[dtype][0]
-    dev = jax_device(device)
+    # on the CPU, numpy arrays go straight into the compiled call (one copy, made by
+    # XLA); elsewhere they are put on the device first
+    put = (lambda a: a) if device == "cpu" else (lambda a: jax.device_put(a, jax_device(device)))
     out = []
     for value, spec in zip(values, specs, strict=True):
         if _is_float_spec(spec):
-            out.append(jax.device_put(np.asarray(value, dtype=np_dtype), dev))
+            out.append(put(np.asarray(value, dtype=np_dtype)))
         elif isinstance(spec, IntegersSpec):
             idtype = np.int64 if dtype == "float64" else np.int32
-            out.append(jax.device_put(np.asarray(value).astype(idtype), dev))
+            out.append(put(np.asarray(value, dtype=idtype)))
         else:
             out.append(value)
     return out
+
+
+def cast_values(values: Sequence[Any], specs: Sequence[Any], dtype: str) -> list[Any]:
+    """The example's float arrays in ``dtype``, cast once for both sides."""
+    np_dtype = DTYPES[dtype][0]
+    return [
+        np.asarray(v, dtype=np_dtype) if _is_float_spec(s) else v
+        for v, s in zip(values, specs, strict=True)
+    ]
 
 
 def torch_to_numpy(t: Any) -> np.ndarray:

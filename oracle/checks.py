@@ -9,13 +9,13 @@ when something disagrees.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .bridge import precision_scope
+from .bridge import cast_values, precision_scope
 from .report import Divergence
 from .sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
 from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
@@ -130,7 +130,7 @@ def _judge(
     dtype: str,
     ref: _Reference,
     index: tuple[str, int],
-    fallback_scale: float,
+    fallback_scale: Callable[[], float],
 ) -> tuple[Comparison, np.ndarray]:
     """Compare torch's ``actual`` with the twin: fast path, then the float64 reference."""
     tol = sides.tolerance(dtype, forward=index[0] == "out")
@@ -146,7 +146,8 @@ def check_example(
     sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str
 ) -> list[Divergence]:
     """Every finding for one example (kinks included, marked ``blame="kink"``)."""
-    # the twin's output structure decides the cotangents; one random normal per output
+    values = cast_values(values, sides.specs, dtype)  # once, for both sides
+    # the twin's output structure decides the cotangents; one random one per output
     try:
         with precision_scope(dtype, device):
             shapes = sides.twin.output_shapes(values, dtype, device)
@@ -179,7 +180,7 @@ def check_example(
     findings: list[Divergence] = []
     diff_pos = sides.diff_positions
     ref = _Reference(sides, values, device, cots)
-    grad_scale = _largest(j_out.grads)
+    grad_scale = lambda: _largest(j_out.grads)  # noqa: E731  (only needed when a gradient is all 0)
 
     # a differentiated input that gets no gradient at all, where the twin says it has one
     # (judged even when the outputs differ in structure, if no torch output carries a
@@ -218,7 +219,7 @@ def check_example(
         findings.append(_forward(f"the outputs differ in structure: {problem}", dtype, device))
         return findings
 
-    out_scale = _largest(j_out.leaves)
+    out_scale = lambda: _largest(j_out.leaves)  # noqa: E731
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
             if not np.array_equal(a, b):

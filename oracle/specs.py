@@ -340,7 +340,9 @@ def _specials(low: float, high: float) -> list[float]:
 
 
 @st.composite
-def _bulk(draw, shape: tuple[int, ...], fill, element: st.SearchStrategy, specials=()) -> np.ndarray:
+def _bulk(
+    draw, shape: tuple[int, ...], fill, element: st.SearchStrategy, specials=()
+) -> np.ndarray:
     """A large array: numpy fills the bulk from a drawn seed, hypothesis draws a few
     special values (0, bounds, ties, any element) and where they go, so that shrinking
     still acts on the choices that matter and the draw stays small."""
