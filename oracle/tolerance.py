@@ -101,6 +101,12 @@ class Comparison:
 
 
 def _scale(x: np.ndarray) -> float:
+    """The largest finite magnitude in ``x`` (one pass unless ``x`` holds NaN/inf)."""
+    if not x.size:
+        return 0.0
+    m = float(np.max(np.abs(x)))
+    if np.isfinite(m):
+        return m
     finite = np.abs(x[np.isfinite(x)])
     return float(finite.max()) if finite.size else 0.0
 
@@ -128,7 +134,13 @@ def compare(
         # tolerance (NaN fails this test and takes the full path below)
         atol = tol.atol * s if tol.scaled_atol else tol.atol
         with np.errstate(invalid="ignore", over="ignore"):
-            if bool(np.all(np.abs(a - e) <= tol.rtol * np.abs(e) + atol)):
+            a1, e1 = np.atleast_1d(a), np.atleast_1d(e)  # in-place ops need arrays, not scalars
+            err = np.subtract(a1, e1)
+            np.abs(err, out=err)
+            allowed = np.abs(e1)
+            allowed *= tol.rtol
+            allowed += atol
+            if bool(np.less_equal(err, allowed).all()):
                 return Comparison(True, 0, int(a.size), 0.0, 0.0, (), 0.0, 0.0, 0.0, False)
     a, e = a.astype(np.float64, copy=False), e.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", over="ignore"):
