@@ -66,7 +66,28 @@ def _parser() -> argparse.ArgumentParser:
         help="draw each gradient divergence into DIR/<name>-<dtype>-<device>.png",
     )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep JAX's compiled programs between runs (default: kept in "
+        "$ORACLE_CACHE_DIR or ~/.cache/gradient-oracle/jax)",
+    )
     return p
+
+
+def _compile_cache() -> str:
+    """Turn on JAX's persistent compilation cache for this process (the program's own:
+    only ``python -m oracle`` does this, never a library call)."""
+    import jax
+
+    path = os.environ.get("ORACLE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "gradient-oracle", "jax"
+    )
+    jax.config.update("jax_compilation_cache_dir", path)
+    # the twins' programs are small and quick to compile: keep every one of them
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
 
 
 def _fmt(x: Any) -> str:
@@ -122,8 +143,14 @@ def _progress(out: TextIO, text: str, final: bool = False) -> None:
 
 
 def main(
-    argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+    argv: Sequence[str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    *,
+    program: bool = False,
 ) -> int:
+    """Run the command line; ``program=True`` (``python -m oracle``) may also turn on
+    JAX's persistent compilation cache, a process-wide setting."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = _parser()
@@ -131,6 +158,8 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return 2 if exc.code else 0
+    if program and not args.no_compile_cache:
+        _compile_cache()
     try:
         return _run(args, stdout, stderr)
     except _UsageError as exc:
