@@ -324,6 +324,10 @@ class TwinSide:
         connected = [leaf.dtype.kind in "fc" for leaf in leaves]
         return Outputs(leaves, grads, connected)
 
+    def forward(self, values: Sequence[Any], device: str) -> list[np.ndarray]:
+        """The twin's outputs in float64 (call inside ``precision_scope``)."""
+        return [np.asarray(x) for x in self._call("forward", values, "float64", device)]
+
     def phi(
         self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]
     ) -> float:

@@ -90,6 +90,18 @@ class Probe:
         with precision_scope("float64", self.device):
             return self.torch.run(self._at(xs), "float64", self.device, cots).grads
 
+    def term_scale(self, k: int) -> float:
+        """A gradient scale that cannot cancel to zero: largest cotangent times largest
+        output over the largest input of argument ``k`` (at least 1)."""
+        with precision_scope("float64", self.device):
+            leaves = self.twin.forward(self.values, self.device)
+        out = max((float(np.max(np.abs(x))) for x in leaves if x.size), default=0.0)
+        cot = max(
+            (float(np.max(np.abs(c))) for c in self.cots if c is not None and c.size), default=0.0
+        )
+        x = float(np.max(np.abs(self.x[k]))) if self.x[k].size else 0.0
+        return cot * out / max(x, 1.0)
+
     def phi(self, xs: Sequence[np.ndarray], side: str) -> float:
         self.evaluations += 1
         with precision_scope("float64", self.device):
@@ -438,10 +450,12 @@ def judge_gradient(
         torch_wrong |= not _agrees(est, err, ct)
         twin_wrong |= not _agrees(est, err, cj)
     gap = float(np.max(np.abs(np.nan_to_num(tk - jk, nan=np.inf))))
-    small = gap <= 1e-3 * max(float(np.max(np.abs(jk))) if jk.size else 0.0, 1e-300)
+    scale = max(float(np.max(np.abs(jk))) if jk.size else 0.0, probe.term_scale(k), 1e-300)
+    small = gap <= 1e-3 * scale
     if not (torch_wrong or twin_wrong) and small:
         # Along the directions where they differ, both claims match the finite
-        # differences, and they differ by under 0.1%: the elementwise gap was rounding
+        # differences, and they differ by under 0.1% of the gradient's scale (which a
+        # gradient that is 0 in exact arithmetic must not shrink): the gap was rounding
         # (a float64 gradient of 1e-11 made by cancelling O(1) terms), not a wrong
         # gradient, which is off by a multiple of itself.
         return Verdict("none", "mismatch", "within the finite differences' agreement of both sides")
