@@ -232,7 +232,6 @@ class TwinSide:
         self.specs = specs
         self._static_scalars = False  # set when the twin needs concrete float values
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
-        self.compilations = 0
 
     def _split(self, values: Sequence[Any], dtype: str, device: str):
         layout = layout_of(self.specs, values)
@@ -300,7 +299,6 @@ class TwinSide:
                     raise
                 self._static_scalars = True
                 return self.output_shapes(values, dtype, device)
-            self.compilations += 1
             self._shapes[key] = [
                 (tuple(s.shape), bool(jnp.issubdtype(s.dtype, jnp.inexact))) for s in shapes
             ]
