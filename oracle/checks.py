@@ -220,6 +220,7 @@ def check_example(
         return findings
 
     out_scale = lambda: _largest(j_out.leaves)  # noqa: E731
+    t64 = None  # torch's own float64 forward, if a float32 output needs it
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
             if not np.array_equal(a, b):
@@ -231,8 +232,9 @@ def check_example(
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
         if not c.ok and not c.nonfinite_mismatch and dtype != "float64":
             # right in float64, off in float32: the rounding of torch's formula, not a bug
-            with precision_scope("float64", device):
-                t64 = sides.torch.run(values, "float64", device, None, backward=False)
+            if t64 is None:
+                with precision_scope("float64", device):
+                    t64 = sides.torch.run(values, "float64", device, None, backward=False)
             if compare(t64.leaves[i], expected, forward_tolerance("float64"), scale=out_scale).ok:
                 continue
         if not c.ok:
@@ -261,9 +263,7 @@ def check_example(
             continue
         if probe is None:
             probe = Probe(sides.torch, sides.twin, values, diff_pos, cots, device)
-        v: Verdict = judge_gradient(
-            probe, k, torch_grad=tg, reference=expected, dtype=dtype, tol=sides.tolerance(dtype)
-        )
+        v: Verdict = judge_gradient(probe, k, torch_grad=tg, reference=expected, dtype=dtype)
         if v.blame == "none":
             continue
         findings.append(

@@ -233,10 +233,14 @@ class TwinSide:
         self._static_scalars = False  # set when the twin needs concrete float values
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
 
-    def _split(self, values: Sequence[Any], dtype: str, device: str):
+    def _layout(self, values: Sequence[Any]) -> tuple[str, ...]:
         layout = layout_of(self.specs, values)
         if self._static_scalars:
             layout = tuple("static" if k == "scalar" else k for k in layout)
+        return layout
+
+    def _split(self, values: Sequence[Any], dtype: str, device: str):
+        layout = self._layout(values)
         jvals = to_jax(values, self.specs, dtype, device)
         groups: dict[str, list[Any]] = {"diff": [], "array": [], "scalar": [], "static": []}
         for kind, v in zip(layout, jvals, strict=True):
@@ -272,9 +276,7 @@ class TwinSide:
         self, values: Sequence[Any], dtype: str, device: str
     ) -> list[tuple[int, ...] | None]:
         """Shapes of the floating outputs (None for the others), traced once per signature."""
-        layout = layout_of(self.specs, values)
-        if self._static_scalars:
-            layout = tuple("static" if k == "scalar" else k for k in layout)
+        layout = self._layout(values)
         key = (
             dtype,
             device,

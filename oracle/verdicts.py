@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .bridge import precision_scope
-from .tolerance import Tolerance, compare, default_tolerance
+from .tolerance import compare, default_tolerance
 
 __all__ = [
     "Probe",
@@ -237,7 +237,7 @@ def _close64(a: np.ndarray | None, b: np.ndarray | None) -> bool:
     return compare(a, b, _TOL64).ok
 
 
-def _where(a: np.ndarray, mask: np.ndarray) -> str:
+def _where(mask: np.ndarray) -> str:
     idx = np.argwhere(mask)
     return str(tuple(int(i) for i in idx[0])) if idx.size else "()"
 
@@ -278,7 +278,7 @@ def diagnose(
     blame = who
     bad_nf = np.isfinite(a) != np.isfinite(r)
     if bad_nf.any():
-        at = _where(a, bad_nf)
+        at = _where(bad_nf)
         return Verdict(
             blame,
             "nonfinite",
@@ -314,7 +314,7 @@ def diagnose(
             blame,
             "zero",
             f"{side} gradient of argument {arg} is zero on {int(off.sum())} of {a.size} "
-            f"elements where the reference is not (first at index {_where(a, off)})",
+            f"elements where the reference is not (first at index {_where(off)})",
         )
     c = _ratio(a, r)
     if c is not None and abs(c - 1) > 1e-6:
@@ -358,7 +358,6 @@ def judge_gradient(
     torch_grad: np.ndarray,
     reference: np.ndarray,
     dtype: str,
-    tol: Tolerance,
 ) -> Verdict:
     """Kink, blame and diagnosis for argument ``k``'s gradient disagreement."""
     arg = probe.diff_pos[k]
