@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from hypothesis import settings as hsettings
 
 from .bridge import normalize_devices, normalize_dtypes
 from .checks import Sides
+from .guard import DEFAULT_TIMEOUT, Guard
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
 from .report import Report
@@ -39,6 +41,16 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return value
 
 
+def _check_timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None; got {timeout!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout={timeout} must be a positive number of seconds (or None)")
+    return float(timeout)
+
+
 def verify(
     torch_fn: Callable,
     jax_fn: Callable,
@@ -53,6 +65,7 @@ def verify(
     atol: float | None = None,
     name: str | None = None,
     settings: hsettings | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Report:
     """Check ``torch_fn``'s gradients against ``jax.vjp`` of ``jax_fn``.
 
@@ -91,12 +104,18 @@ def verify(
         user_tol = {d: user_tolerance(rtol, atol, d) for d in dtypes}
     name = name or _name_of(torch_fn)
 
-    sides = Sides(TorchSide(torch_fn, specs), TwinSide(jax_fn, specs), specs, user_tol)
+    guard = Guard(_check_timeout(timeout))
+    sides = Sides(
+        TorchSide(torch_fn, specs, guard), TwinSide(jax_fn, specs, guard), specs, user_tol
+    )
     strategy = example_strategy(specs, bounds)
     fn_refs = _fn_refs(torch_fn, jax_fn, name)
     runs, divergences = [], []
     # the user's functions may draw from torch's global generator: give it back as it was
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []):
+    with (
+        torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []),
+        _released(sides),
+    ):
         for device in devices:
             for dtype in dtypes:
                 res = run_config(
@@ -113,6 +132,16 @@ def verify(
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
     return Report(name=name, runs=runs, divergences=divergences)
+
+
+@contextlib.contextmanager
+def _released(sides: Sides) -> Iterator[None]:
+    """Free the pair's compiled programs when its verify ends (memory stays flat over
+    hundreds of pairs in one process)."""
+    try:
+        yield
+    finally:
+        sides.twin.release()
 
 
 def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:

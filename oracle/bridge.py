@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import torch
 
+from ._jax_internals import forget_traces
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = [
@@ -94,9 +95,16 @@ def jax_device(device: str) -> Any:
 
 @contextlib.contextmanager
 def precision_scope(dtype: str, device: str) -> Iterator[None]:
-    """JAX x64 for float64 only, full-precision matmuls on both sides, all restored."""
+    """JAX x64 for float64 only, full-precision matmuls on both sides, all restored.
+
+    A change of x64 mode, on entry and on exit, forgets JAX's traces: JAX hands a trace
+    made in one mode back in the other (see :mod:`oracle._jax_internals`)."""
+    x64 = dtype == "float64"
     with contextlib.ExitStack() as stack:
-        stack.enter_context(jax.enable_x64(dtype == "float64"))
+        if bool(jax.config.jax_enable_x64) != x64:
+            forget_traces()
+            stack.callback(forget_traces)
+        stack.enter_context(jax.enable_x64(x64))
         stack.enter_context(jax.default_matmul_precision("highest"))
         if device == "cuda":
             saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)

@@ -25,17 +25,11 @@ import numpy as np
 import torch
 
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
+from .guard import Guard, SideError
+from ._jax_internals import forget_traces
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
-
-
-class SideError(Exception):
-    """One side raised: ``side`` is "torch" or "twin", ``stage`` where it happened."""
-
-    def __init__(self, side: str, stage: str, exc: BaseException):
-        super().__init__(f"{side} {stage}: {type(exc).__name__}: {exc}")
-        self.side, self.stage, self.exc = side, stage, exc
 
 
 @dataclass
@@ -91,9 +85,10 @@ def _flatten_torch(out: Any) -> list[Any]:
 
 
 class TorchSide:
-    def __init__(self, fn: Callable, specs: Sequence[Any]):
+    def __init__(self, fn: Callable, specs: Sequence[Any], guard: Guard | None = None):
         self.fn = fn
         self.specs = specs
+        self.guard = guard or Guard()
 
     def run(
         self,
@@ -108,9 +103,9 @@ class TorchSide:
         leaf, None for non-floating ones). Call inside ``precision_scope``."""
         args = to_torch(values, self.specs, dtype, device)
         diff = [a for a, s in zip(args, self.specs, strict=True) if getattr(s, "grad", False)]
+        with torch.enable_grad():
+            out = self.guard.call("torch", "forward", self.fn, *args)
         try:
-            with torch.enable_grad():
-                out = self.fn(*args)
             leaves = _flatten_torch(out)
         except Exception as exc:
             raise SideError("torch", "forward", exc) from exc
@@ -123,12 +118,13 @@ class TorchSide:
                 if conn and c is not None and leaf.is_floating_point()
             ]
             if pairs:
-                try:
-                    got = torch.autograd.grad(
+                got = self.guard.call(
+                    "torch",
+                    "backward",
+                    lambda: torch.autograd.grad(
                         [p[0] for p in pairs], diff, [p[1] for p in pairs], allow_unused=True
-                    )
-                except Exception as exc:
-                    raise SideError("torch", "backward", exc) from exc
+                    ),
+                )
                 grads = [None if g is None else torch_to_numpy(g) for g in got]
         return Outputs([torch_to_numpy(leaf) for leaf in leaves], grads, connected)
 
@@ -138,7 +134,7 @@ class TorchSide:
         """<cotangent, f(x)> in float64, no graph: the scalar finite differences use."""
         args = to_torch(values, self.specs, "float64", device)
         with torch.no_grad():
-            leaves = _flatten_torch(self.fn(*args))
+            leaves = _flatten_torch(self.guard.call("torch", "forward", self.fn, *args))
         total = 0.0
         for leaf, c in zip(leaves, cotangents, strict=False):
             if c is not None and leaf.is_floating_point():
@@ -205,15 +201,10 @@ def _twin_vjp(jax_fn, layout, statics, diff, arrays, scalars, cots):
     return leaves, list(grads)
 
 
-_jit_forward = jax.jit(_twin_forward, static_argnums=(0, 1, 2))
-_jit_vjp = jax.jit(_twin_vjp, static_argnums=(0, 1, 2))
+_PROGRAMS = {"forward": _twin_forward, "vjp": _twin_vjp}
 # Small programs compile about twice as fast without LLVM's optimisations, and run
 # just as fast: compilation, not execution, dominates a run over many small shapes.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0}
-_jit_forward_small = jax.jit(
-    _twin_forward, static_argnums=(0, 1, 2), compiler_options=_FAST_COMPILE
-)
-_jit_vjp_small = jax.jit(_twin_vjp, static_argnums=(0, 1, 2), compiler_options=_FAST_COMPILE)
 #: arrays with fewer elements than this (all arguments together) count as small
 SMALL_PROGRAM = 1 << 16
 
@@ -225,13 +216,35 @@ _TRACE_ERRORS = (
 
 
 class TwinSide:
-    """The JAX twin: forward and vjp, jit-compiled once per signature."""
+    """The JAX twin: forward and vjp, jit-compiled once per signature.
 
-    def __init__(self, fn: Callable, specs: Sequence[Any]):
+    The compiled programs belong to this object (one ``jax.jit`` per program kind) and
+    :meth:`release` frees them: XLA's compiled CPU code holds memory mappings, and a
+    process checking hundreds of pairs would otherwise run out of them.
+    """
+
+    def __init__(self, fn: Callable, specs: Sequence[Any], guard: Guard | None = None):
         self.fn = fn
         self.specs = specs
+        self.guard = guard or Guard()
         self._static_scalars = False  # set when the twin needs concrete float values
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
+        self._jits: dict[tuple[str, bool], Any] = {}
+
+    def _jit(self, which: str, small: bool) -> Any:
+        key = (which, small)
+        if key not in self._jits:
+            opts = {"compiler_options": _FAST_COMPILE} if small else {}
+            self._jits[key] = jax.jit(_PROGRAMS[which], static_argnums=(0, 1, 2), **opts)
+        return self._jits[key]
+
+    def release(self) -> None:
+        """Free this pair's compiled programs and traces (the next call recompiles)."""
+        for fn in self._jits.values():
+            fn.clear_cache()
+        self._jits.clear()
+        self._shapes.clear()
+        forget_traces()
 
     def _layout(self, values: Sequence[Any]) -> tuple[str, ...]:
         layout = layout_of(self.specs, values)
@@ -250,10 +263,7 @@ class TwinSide:
     def _call(self, which, values, dtype, device, *extra):
         layout, g = self._split(values, dtype, device)
         small = sum(a.size for a in g["diff"] + g["array"]) < SMALL_PROGRAM
-        if which == "vjp":
-            fn = _jit_vjp_small if small else _jit_vjp
-        else:
-            fn = _jit_forward_small if small else _jit_forward
+        fn = self._jit(which, small)
         args = (
             self.fn,
             layout,
@@ -264,8 +274,10 @@ class TwinSide:
         )
         try:
             with jax.default_device(jax_device(device)):
-                return fn(*args, *extra)
-        except _TRACE_ERRORS:
+                return self.guard.call("twin", which, fn, *args, *extra)
+        except SideError as err:
+            if not isinstance(err.exc, _TRACE_ERRORS):
+                raise
             if self._static_scalars or "scalar" not in layout:
                 raise
             # the twin branches on a float hyper-parameter in Python: compile it in
@@ -293,10 +305,18 @@ class TwinSide:
                 return _twin_forward(self.fn, layout, tuple(g["static"]), diff, arrays, scalars)
 
             try:
-                shapes = jax.eval_shape(
-                    fwd, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"])
+                shapes = self.guard.call(
+                    "twin",
+                    "forward",
+                    jax.eval_shape,
+                    fwd,
+                    tuple(g["diff"]),
+                    tuple(g["array"]),
+                    tuple(g["scalar"]),
                 )
-            except _TRACE_ERRORS:
+            except SideError as err:
+                if not isinstance(err.exc, _TRACE_ERRORS):
+                    raise
                 if self._static_scalars or "scalar" not in layout:
                     raise
                 self._static_scalars = True
@@ -315,8 +335,8 @@ class TwinSide:
     ) -> Outputs:
         np_dtype = DTYPES[dtype][0]
         cots = tuple(np.asarray(c, dtype=np_dtype) for c in cotangents if c is not None)
+        leaves, grads = self._call("vjp", values, dtype, device, cots)
         try:
-            leaves, grads = self._call("vjp", values, dtype, device, cots)
             leaves = [np.asarray(x) for x in leaves]
             grads = [np.asarray(x) for x in grads]
         except Exception as exc:

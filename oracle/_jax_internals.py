@@ -1,0 +1,45 @@
+"""The one place the oracle touches JAX's private API, each use with its reason.
+
+tests/test_precision_scope.py fails loudly if a JAX release renames any of these.
+
+**Staging caches keyed without the x64 mode.** JAX caches the jaxprs it traces
+(``partial_eval.trace_to_jaxpr``) and the parameters it infers for a jitted call
+(``pjit._infer_params_cached``). On JAX 0.10 a trace made in one x64 mode is handed
+back in the other: a twin that closes over a numpy float64 or int64 constant (``x *
+W``, ``x[..., IDX]``) is traced once with the constant canonicalised to float32/int32,
+and the float64 run then gets that jaxpr back ("lax.mul requires arguments to have the
+same dtypes, got float64, float32"), eagerly and under ``jax.jit``, for fresh functions
+too (``jnp.multiply`` is itself a jitted function). The oracle switches x64 mode many
+times (float32 runs, float64 runs, float64 references and finite differences inside a
+float32 run), so :func:`forget_traces` clears exactly these two caches whenever its
+scope changes the mode. Compiled programs are not in them: nothing is recompiled, a
+jitted function whose signature is already in its own cache is not even retraced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["forget_traces", "staging_caches", "x64_global"]
+
+
+def staging_caches() -> list[Callable]:
+    """The JAX caches that keep traces across x64 modes (each has ``cache_clear``)."""
+    from jax._src import pjit
+    from jax._src.interpreters import partial_eval
+
+    return [partial_eval.trace_to_jaxpr, pjit._infer_params_cached]
+
+
+def forget_traces() -> None:
+    """Clear the traces of the other x64 mode (see the module docstring)."""
+    for cache in staging_caches():
+        cache.cache_clear()
+
+
+def x64_global() -> bool:
+    """JAX's *global* x64 flag (``jax.config.jax_enable_x64`` reads the value in force,
+    which inside ``jax.enable_x64(...)`` is the scope's, not the global one)."""
+    from jax._src import config
+
+    return bool(config.enable_x64.get_global())
