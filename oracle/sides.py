@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from ._jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
 from .guard import Guard, SideError
-from ._jax_internals import forget_traces
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
