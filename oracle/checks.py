@@ -21,11 +21,20 @@ from .sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
 from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
 from .verdicts import Probe, Verdict, judge_gradient
 
-__all__ = ["Sides", "BothRaised", "check_example"]
+__all__ = ["Sides", "BothRaised", "Hung", "check_example", "settings_findings"]
 
 
 class BothRaised(Exception):
     """Both sides rejected the example: not a divergence, hypothesis moves on."""
+
+
+class Hung(BaseException):
+    """A side ran past its time limit: the run ends here, with this finding (shrinking a
+    hang would repeat it). A BaseException so that hypothesis does not catch it."""
+
+    def __init__(self, finding: Divergence):
+        super().__init__(finding.detail)
+        self.finding = finding
 
 
 @dataclass
@@ -50,6 +59,18 @@ class Sides:
 def _error_finding(err: SideError, dtype: str, device: str) -> Divergence:
     msg = str(err.exc).strip().splitlines()
     first = msg[0] if msg else ""
+    who = "PyTorch side" if err.side == "torch" else "JAX twin"
+    if err.timed_out:
+        return Divergence(
+            check="error",
+            argument=None,
+            blame=err.side,
+            diagnosis="error",
+            detail=f"the {who} timed out in its {err.stage}: {first}; the run for this dtype "
+            "and device stopped there",
+            dtype=dtype,
+            device=device,
+        )
     return Divergence(
         check="error",
         argument=None,
@@ -142,10 +163,90 @@ def _judge(
     return compare(actual, expected, tol, twin_lowp=lowp, scale=fallback_scale), expected
 
 
+def settings_findings(sides: Sides, dtype: str, device: str) -> list[Divergence]:
+    """User code that changed a global setting since the last call (undone already by
+    the guard). Not shrunk: a twin changes them when traced, which happens once."""
+    changes, sides.torch.guard.changes[:] = list(sides.torch.guard.changes), []
+    return [
+        Divergence(
+            check="error",
+            argument=None,
+            blame=side,
+            diagnosis="error",
+            detail=text,
+            dtype=dtype,
+            device=device,
+        )
+        for side, text in dict.fromkeys(changes)
+    ]
+
+
+def _compared(t: Outputs, j: Outputs) -> int:
+    """How many elements both sides gave finite values for (outputs and gradients)."""
+    n = 0
+    for a, b in zip(t.leaves + t.grads, j.leaves + j.grads, strict=False):
+        if a is None or b is None or a.dtype.kind != "f" or a.shape != b.shape:
+            continue
+        n += int(np.count_nonzero(np.isfinite(a) & np.isfinite(b)))
+    return n
+
+
+def _compiled_vs_eager(
+    sides: Sides, values: Sequence[Any], dtype: str, device: str, i: int, compiled: np.ndarray
+) -> Divergence | None:
+    """On a forward mismatch, the twin run eagerly: if XLA compiled it to a different
+    result, the twin is not a reference at this example (and the reproducer, which runs
+    it compiled as the oracle did, shows the compiled value)."""
+    try:
+        with precision_scope(dtype, device):
+            eager = sides.twin.forward_eager(values, dtype, device)[i]
+    except Exception:
+        return None
+    c = compare(compiled, eager, sides.tolerance(dtype, forward=True))
+    if c.ok:
+        return None
+    return Divergence(
+        check="forward",
+        argument=None,
+        blame="twin",
+        diagnosis="mismatch",
+        detail=f"the twin compiled with jax.jit and the twin run eagerly disagree on output "
+        f"{i} ({c.mismatched} of {c.total} elements; worst {c.actual_at_worst:.6g} compiled vs "
+        f"{c.expected_at_worst:.6g} eager at index {c.worst_index}): XLA's compilation changes "
+        "its result here, so it is no reference",
+        dtype=dtype,
+        device=device,
+    )
+
+
 def check_example(
-    sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str
+    sides: Sides,
+    values: Sequence[Any],
+    cot_seed: int,
+    dtype: str,
+    device: str,
+    tally: dict[str, int] | None = None,
 ) -> list[Divergence]:
-    """Every finding for one example (kinks included, marked ``blame="kink"``)."""
+    """Every finding for one example (kinks included, marked ``blame="kink"``).
+
+    ``tally["compared"]`` (when given) counts the elements both sides gave finite values
+    for, so that a run where nothing was compared is not taken for a pass. Raises
+    :class:`Hung` when a side runs past its time limit."""
+    findings = _check(sides, values, cot_seed, dtype, device, tally)
+    for f in findings:
+        if f.check == "error" and "timed out in its" in f.detail:
+            raise Hung(f)
+    return findings
+
+
+def _check(
+    sides: Sides,
+    values: Sequence[Any],
+    cot_seed: int,
+    dtype: str,
+    device: str,
+    tally: dict[str, int] | None,
+) -> list[Divergence]:
     values = cast_values(values, sides.specs, dtype)  # once, for both sides
     # the twin's output structure decides the cotangents; one random one per output
     try:
@@ -170,14 +271,38 @@ def check_example(
                 j_out = sides.twin.run(values, dtype, device, cots)
             except SideError as err:
                 twin_err = err
-    if torch_err and twin_err:
+    if torch_err and twin_err and not (torch_err.timed_out or twin_err.timed_out):
         raise BothRaised(f"{torch_err}; {twin_err}")
+    if torch_err and torch_err.timed_out:
+        twin_err = None
     if torch_err or twin_err:
-        return [_error_finding(torch_err or twin_err, dtype, device)]
+        first = next(e for e in (torch_err, twin_err) if e is not None)
+        if twin_err is not None and twin_err.timed_out:
+            first = twin_err
+        return [_error_finding(first, dtype, device)]
     assert t_out is not None and j_out is not None and cots is not None
 
+    if tally is not None:
+        tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
     problem = _structure_problem(t_out, j_out)
     findings: list[Divergence] = []
+    if dtype == "float64" and not problem:
+        low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
+        if low:
+            findings.append(
+                Divergence(
+                    check="forward",
+                    argument=None,
+                    blame="torch",
+                    diagnosis="precision",
+                    detail=f"torch returned output {low[0]} as float32 in a float64 run: it "
+                    "computes at a lower precision than the dtype under test (a float32 "
+                    "constant, buffer or .float() in the forward?)",
+                    dtype=dtype,
+                    device=device,
+                )
+            )
+            return findings
     diff_pos = sides.diff_positions
     ref = _Reference(sides, values, device, cots)
     grad_scale = lambda: _largest(j_out.grads)  # noqa: E731  (only needed when a gradient is all 0)
@@ -238,6 +363,10 @@ def check_example(
             if compare(t64.leaves[i], expected, forward_tolerance("float64"), scale=out_scale).ok:
                 continue
         if not c.ok:
+            compiled = _compiled_vs_eager(sides, values, dtype, device, i, b)
+            if compiled is not None:
+                findings.append(compiled)
+                return findings
             diag = "nonfinite" if c.nonfinite_mismatch else "mismatch"
             findings.append(
                 _fill(

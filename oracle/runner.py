@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
 from .bridge import precision_scope
-from .checks import BothRaised, Sides, check_example
+from .checks import BothRaised, Hung, Sides, check_example, settings_findings
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
@@ -103,6 +103,14 @@ def run_config(
     summary = RunSummary(dtype=dtype, device=device)
     kinks: list[Divergence] = []
     last_real: list[list[Divergence]] = []
+    tally: dict[str, int] = {"compared": 0}
+    changed: dict[str, Divergence] = {}  # global settings user code changed, once each
+
+    def note_changes(ex: Any) -> None:
+        for f in settings_findings(sides, dtype, device):
+            if f.detail not in changed:
+                attach([f], ex)
+                changed[f.detail] = f
 
     def attach(findings: list[Divergence], ex: Any) -> None:
         info = example_dict(ex, sides.specs)
@@ -123,10 +131,15 @@ def run_config(
     def body(ex: Any) -> None:
         summary.examples += 1
         try:
-            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device)
+            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device, tally)
+        except Hung as hung:
+            attach([hung.finding], ex)
+            raise
         except BothRaised:
+            note_changes(ex)
             summary.rejected += 1
             hypothesis.reject()
+        note_changes(ex)
         real = [f for f in findings if f.blame != "kink"]
         if real:
             attach(real, ex)
@@ -156,6 +169,8 @@ def run_config(
     divergences: list[Divergence] = []
     try:
         test()
+    except Hung as hung:
+        divergences = [hung.finding]
     except Flaky as exc:
         divergences = last_real[0] if last_real else _collect(exc)
         for d in divergences:
@@ -186,4 +201,29 @@ def run_config(
         divergences = [_internal(exc, name, dtype, device)]
     finally:
         summary.seconds = time.perf_counter() - start
-    return RunResult(summary, divergences + kinks)
+    if not divergences and tally["compared"] == 0:
+        divergences = [_vacuous(summary, name, dtype, device)]
+    return RunResult(summary, list(changed.values()) + divergences + kinks)
+
+
+def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Divergence:
+    """A run that compared nothing is no pass."""
+    if summary.examples and summary.rejected == summary.examples:
+        why = "both sides raised on every example"
+    elif summary.examples:
+        why = (
+            "every output and gradient was empty or not finite on both sides in all "
+            f"{summary.examples} examples (only empty tensors drawn, or NaN everywhere)"
+        )
+    else:
+        why = "no example was run"
+    return Divergence(
+        check="error",
+        argument=None,
+        blame="unknown",
+        diagnosis="error",
+        detail=f"nothing was compared: {why}; check the input specs and dims",
+        dtype=dtype,
+        device=device,
+        name=name,
+    )

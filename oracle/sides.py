@@ -27,6 +27,7 @@ import torch
 from ._jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
 from .guard import Guard, SideError
+from .rounding import magnitudes_of_jaxpr
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
@@ -343,6 +344,42 @@ class TwinSide:
             raise SideError("twin", "vjp", exc) from exc
         connected = [leaf.dtype.kind in "fc" for leaf in leaves]
         return Outputs(leaves, grads, connected)
+
+    def term_magnitudes(
+        self, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]
+    ) -> list[np.ndarray | None]:
+        """Per differentiated argument, the magnitude of the terms its float64 gradient
+        is summed from (:mod:`oracle.rounding`; call inside float64 ``precision_scope``)."""
+        layout, g = self._split(values, "float64", device)
+        cots = tuple(np.asarray(c, dtype=np.float64) for c in cotangents if c is not None)
+        statics = tuple(g["static"])
+
+        def vjp(diff, arrays, scalars, cts):
+            return _twin_vjp(self.fn, layout, statics, diff, arrays, scalars, cts)
+
+        args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), cots)
+        closed = self.guard.call("twin", "vjp", jax.make_jaxpr(vjp), *args)
+        flat = jax.tree_util.tree_leaves(args)
+        mags = self.guard.call("twin", "vjp", magnitudes_of_jaxpr, closed, flat)
+        return mags[len(mags) - len(g["diff"]) :]
+
+    def forward_eager(self, values: Sequence[Any], dtype: str, device: str) -> list[np.ndarray]:
+        """The twin's outputs run op by op, not compiled (call inside ``precision_scope``)."""
+        layout, g = self._split(values, dtype, device)
+        statics = tuple(g["static"])
+        with jax.default_device(jax_device(device)):
+            out = self.guard.call(
+                "twin",
+                "forward",
+                _twin_forward,
+                self.fn,
+                layout,
+                statics,
+                tuple(g["diff"]),
+                tuple(g["array"]),
+                tuple(g["scalar"]),
+            )
+        return [np.asarray(x) for x in out]
 
     def forward(self, values: Sequence[Any], device: str) -> list[np.ndarray]:
         """The twin's outputs in float64 (call inside ``precision_scope``)."""

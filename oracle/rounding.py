@@ -1,0 +1,185 @@
+r"""The rounding model: how large are the terms that produced each gradient element?
+
+A float64 gradient element :math:`g_i` is a sum of terms; rounding leaves it wrong by
+up to about :math:`\epsilon \cdot T_i`, where :math:`T_i` is the sum of the terms'
+*magnitudes*, not :math:`|g_i|`. A saturated softmax shows why the difference
+matters: :math:`\partial L/\partial x_0 = p_0 - 1 = -2.4\cdot 10^{-14}` is the
+difference of two terms of size 1, so any correct float64 code is off by about
+:math:`10^{-16}`, a relative error of :math:`10^{-3}`.
+
+:func:`term_magnitudes` measures :math:`T` by running the twin's vjp (its jaxpr) once
+more in float64, carrying beside each value a bound on the magnitude of the terms it
+was made from:
+
+* sums (``add``, ``sub``, ``reduce_sum``, ``dot_general``, ``scatter-add``...) add
+  magnitudes (:math:`|a| + |b|`, :math:`\sum_k |a_k||b_k|`), so cancellation cannot
+  hide them; ``mul`` and ``div`` multiply and divide them;
+* moving data (reshape, broadcast, gather, select, concatenate...) moves them;
+* any other primitive (``exp``, ``log``, ``tanh``...) gets :math:`|f(a)|` plus the
+  first-order propagation of its inputs' magnitudes, :math:`|f'(a)|\,T_a` (a ``jax.jvp``
+  of that primitive with the magnitudes as tangents).
+
+The model knows nothing of torch: torch's own formula may cancel more than the twin's.
+The verdicts therefore use it on both sides of a gap: a gap below ``ROUNDING`` x eps x T
+is rounding; one between that and float32's level is left to finite differences; one at
+float32's level is a ``precision`` finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core as jcore
+
+__all__ = ["magnitudes_of_jaxpr", "ROUNDING", "PRECISION"]
+
+#: a float64 gap within ROUNDING x eps64 x T is rounding: ~1000 roundings of the terms,
+#: far more than the depth of any twin's vjp
+ROUNDING = 1000.0
+#: a float64 gap of PRECISION x eps32 x T or more (and at float32's level) is arithmetic
+#: at float32's precision: 1e6 times above ROUNDING's bound, so no overlap
+PRECISION = 1e-3
+
+_SUMS = {"add", "sub", "add_any", "reduce_sum", "cumsum", "scatter-add", "scatter_add"}
+_MOVES = {
+    "reshape",
+    "broadcast_in_dim",
+    "transpose",
+    "squeeze",
+    "expand_dims",
+    "slice",
+    "dynamic_slice",
+    "dynamic_update_slice",
+    "gather",
+    "concatenate",
+    "pad",
+    "rev",
+    "select_n",
+    "convert_element_type",
+    "copy",
+    "copy_p",
+    "reduce_precision",
+    "max",
+    "reduce_max",
+    "scatter",
+    "real",
+}
+#: primitives whose magnitude rule is another primitive on the magnitudes
+_AS = {"sub": jax.lax.add_p, "min": jax.lax.max_p, "reduce_min": jax.lax.reduce_max_p}
+
+
+def _is_float(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def _sub_jaxpr(params: dict[str, Any]) -> tuple[Any, Sequence[Any]] | None:
+    for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+        sub = params.get(key)
+        if isinstance(sub, jcore.ClosedJaxpr):
+            return sub.jaxpr, sub.consts
+        if isinstance(sub, jcore.Jaxpr):
+            return sub, ()
+    return None
+
+
+def _propagate(eqn: Any, vals: list[Any], mags: list[Any], outs: list[Any]) -> list[Any]:
+    name = eqn.primitive.name
+    prim, params = eqn.primitive, eqn.params
+    # float operands replaced by their magnitudes; indices, predicates kept
+    swapped = [m if _is_float(v) else v for v, m in zip(vals, mags, strict=True)]
+    try:
+        if name in ("neg", "abs"):
+            got = mags[0]
+        elif name in _AS:
+            got = _AS[name].bind(*swapped, **params)
+        elif name in _SUMS or name in _MOVES or name == "dot_general":
+            got = prim.bind(*swapped, **params)
+        elif name == "mul":
+            got = prim.bind(*swapped, **params)
+        elif name == "div":
+            got = prim.bind(mags[0], jnp.abs(vals[1]), **params)
+        else:
+            return _first_order(prim, params, vals, mags, outs)
+    except Exception:
+        return [jnp.abs(o) if _is_float(o) else None for o in outs]
+    got = list(got) if prim.multiple_results else [got]
+    return [jnp.maximum(g, jnp.abs(o)) if _is_float(o) else None for g, o in zip(got, outs, strict=True)]
+
+
+def _first_order(prim: Any, params: dict, vals: list, mags: list, outs: list) -> list[Any]:
+    """|f(a)| + |f'(a)| T_a, by a jvp of the primitive with the magnitudes as tangents."""
+    where = [i for i, v in enumerate(vals) if _is_float(v)]
+    absolute = [jnp.abs(o) if _is_float(o) else None for o in outs]
+    if not where:
+        return absolute
+
+    def f(*floats):
+        args = list(vals)
+        for i, x in zip(where, floats, strict=True):
+            args[i] = x
+        out = prim.bind(*args, **params)
+        return tuple(out) if prim.multiple_results else (out,)
+
+    try:
+        _, tangents = jax.jvp(f, tuple(vals[i] for i in where), tuple(mags[i] for i in where))
+    except Exception:
+        return absolute
+    return [
+        a + jnp.abs(t) if a is not None and _is_float(t) else a
+        for a, t in zip(absolute, tangents, strict=True)
+    ]
+
+
+def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], arg_mags: Sequence[Any]):
+    env: dict[Any, tuple[Any, Any]] = {}
+
+    def read(v: Any) -> tuple[Any, Any]:
+        if isinstance(v, jcore.Literal):
+            val = v.val
+            return val, (jnp.abs(jnp.asarray(val)) if _is_float(jnp.asarray(val)) else None)
+        return env[v]
+
+    for v, c in zip(jaxpr.constvars, consts, strict=True):
+        c = jnp.asarray(c)
+        env[v] = (c, jnp.abs(c) if _is_float(c) else None)
+    for v, a, m in zip(jaxpr.invars, args, arg_mags, strict=True):
+        env[v] = (a, m)
+    for eqn in jaxpr.eqns:
+        pairs = [read(v) for v in eqn.invars]
+        vals = [p[0] for p in pairs]
+        mags = [p[1] if p[1] is not None else p[0] for p in pairs]
+        sub = _sub_jaxpr(eqn.params)
+        if sub is not None and eqn.primitive.name in (
+            "jit",
+            "pjit",
+            "closed_call",
+            "core_call",
+            "custom_jvp_call",
+            "custom_vjp_call",
+            "custom_vjp_call_jaxpr",
+            "remat",
+            "checkpoint",
+        ):
+            sub_jaxpr, sub_consts = sub
+            n = len(sub_jaxpr.invars)
+            outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], mags[-n:])
+        else:
+            out_vals = eqn.primitive.bind(*vals, **eqn.params)
+            out_vals = list(out_vals) if eqn.primitive.multiple_results else [out_vals]
+            outs = list(zip(out_vals, _propagate(eqn, vals, mags, out_vals), strict=True))
+        for v, pair in zip(eqn.outvars, outs, strict=True):
+            env[v] = pair
+    return [read(v) for v in jaxpr.outvars]
+
+
+def magnitudes_of_jaxpr(closed: Any, args: Sequence[Any]) -> list[np.ndarray | None]:
+    """Per output of ``closed`` (a ClosedJaxpr) at ``args``: the magnitude of the terms
+    it was summed from (None for non-floating outputs). Call inside float64 scope."""
+    arrays = [jnp.asarray(a) for a in args]
+    mags = [jnp.abs(a) if _is_float(a) else None for a in arrays]
+    outs = _evaluate(closed.jaxpr, closed.consts, arrays, mags)
+    return [None if m is None else np.asarray(m, dtype=np.float64) for _, m in outs]
