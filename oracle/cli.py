@@ -256,7 +256,7 @@ def _plots(reports: dict[str, Any], directory: str, out: TextIO) -> None:
     os.makedirs(directory, exist_ok=True)
     for name, rep in reports.items():
         for d in rep.findings:
-            if d.check != "vjp" or d.context is None:
+            if d.check != "vjp" or not d.replay_data:
                 continue
             path = os.path.join(directory, f"{name}-{d.dtype}-{d.device}.png")
             try:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .bridge import precision_scope
-from .sides import cotangents_for
+from .sides import TorchSide, TwinSide, cotangents_for
 from .verdicts import Probe, _direction, _shift, directional_derivative
 
 __all__ = ["plot_divergence", "line_data"]
@@ -23,14 +23,24 @@ __all__ = ["plot_divergence", "line_data"]
 
 def line_data(d: Any, points: int = 61) -> dict[str, np.ndarray]:
     """The three curves for finding ``d`` (pure data; what the plot draws)."""
-    ctx = d.context
-    sides, ex, device = ctx["sides"], ctx["example"], ctx["device"]
-    diff_pos = sides.diff_positions
+    data = d.replay_data
+    if not data:
+        raise ValueError(f"{d.name or 'pair'}: this finding carries no example to plot")
+    specs, values, device = data["specs"], data["values"], d.device
+    torch_side, twin = TorchSide(data["torch_fn"], specs), TwinSide(data["jax_fn"], specs)
+    diff_pos = [i for i, spec in enumerate(specs) if getattr(spec, "grad", False)]
     k = diff_pos.index(d.argument)
-    with precision_scope("float64", device):
-        shapes = sides.twin.output_shapes(ex.values, "float64", device)
-    cots = cotangents_for(shapes, ex.cotangent_seed)
-    probe = Probe(sides.torch, sides.twin, ex.values, diff_pos, cots, device)
+    try:
+        with precision_scope("float64", device):
+            shapes = twin.output_shapes(values, "float64", device)
+        cots = cotangents_for(shapes, data["cotangent_seed"])
+        probe = Probe(torch_side, twin, values, diff_pos, cots, device)
+        return _lines(probe, k, points)
+    finally:
+        twin.release()
+
+
+def _lines(probe: Probe, k: int, points: int) -> dict[str, np.ndarray]:
     t, j = probe.grads(probe.x)
     diff = (t[k] - j[k]) if t[k] is not None else j[k]
     u = _direction(diff) if np.any(diff != 0) else np.ones_like(j[k])

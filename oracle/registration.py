@@ -26,8 +26,11 @@ _DIAGNOSES = (
     "zero",
     "disconnected",
     "ignores_grad_output",
+    "not_linear_in_grad_output",
     "nonfinite",
     "error",
+    "precision",
+    "nondeterministic",
     "mismatch",
 )
 
@@ -78,7 +81,7 @@ class Known:
 
     def matches(self, d: Any) -> bool:
         """Whether divergence ``d`` is the declared finding."""
-        if d.blame == "kink":
+        if d.is_kink:
             return False
         for name in ("argument", "check", "diagnosis", "blame"):
             want = getattr(self, name)
@@ -108,7 +111,7 @@ class Outcome:
     name: str
     dtype: str
     device: str
-    outcome: str  # "clean" | "flagged" | "diverged" | "missed" | "skipped"
+    outcome: str  # "clean" | "flagged" | "diverged" | "missed"
     expected: bool
     blame: str | None
     diagnosis: str | None
@@ -133,7 +136,6 @@ class Pair:
     known_divergence: Known | None
     module: str
     options: dict[str, Any] = field(default_factory=dict)
-    obj: Any = None
 
     def verify(self, **kwargs: Any):
         """Run :func:`oracle.verify` on this pair; keyword arguments override the
@@ -150,11 +152,9 @@ class Pair:
             found = [
                 d for d in report.divergences if (d.dtype, d.device) == (run.dtype, run.device)
             ]
-            real = [d for d in found if d.blame != "kink"]
+            real = [d for d in found if not d.is_kink]
             known = self.known_divergence
-            if run.skipped:
-                outcome, expected, note = "skipped", True, run.skipped
-            elif known is not None and known.expected_in(run.dtype):
+            if known is not None and known.expected_in(run.dtype):
                 hit = [d for d in real if known.matches(d)]
                 if hit:
                     outcome, expected, note = "flagged", True, known.why
@@ -292,7 +292,6 @@ def twin(
             known_divergence=known_divergence,
             module=caller,
             options=dict(verify_options),
-            obj=obj,
         )
         return obj
 

@@ -19,6 +19,10 @@ import numpy as np
 
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
+#: the twin's programs whose arrays (all arguments together) have fewer elements than
+#: this compile without LLVM's optimisations (oracle.sides); the reproducer does the same
+SMALL_PROGRAM = 1 << 16
+
 __all__ = ["example_dict", "reproducer", "function_source", "encode_array", "decode_array"]
 
 
@@ -135,7 +139,7 @@ if pairs:
 else:
     tgrads = [None] * len(diff_idx)  # no output carries a gradient: the graph is cut
 
-with jax.enable_x64(DTYPE == "float64"):
+with jax.enable_x64(DTYPE == "float64"), jax.default_matmul_precision("highest"):
     jdev = jax.devices("gpu" if DEVICE == "cuda" else "cpu")[0]
     jargs = []
     for a, kind in zip(ARGS, KINDS):
@@ -146,17 +150,31 @@ with jax.enable_x64(DTYPE == "float64"):
         else:
             jargs.append(a)
 
-    def f(*d):
-        a = list(jargs)
-        for i, x in zip(diff_idx, d):
-            a[i] = x
-        return jax_fn(*a)
+    # compiled, as the oracle ran it (XLA may compile a twin to a slightly different
+    # result than running it op by op); arrays are arguments of the program, other
+    # values are baked in
+    arr_idx = [i for i, k in enumerate(KINDS) if k != "value"]
 
-    jout, pull = jax.vjp(f, *[jargs[i] for i in diff_idx])
-    jleaves, tree = jax.tree_util.tree_flatten(jout)
-    cts = [np.zeros(l.shape, jax.dtypes.float0) if c is None else jnp.asarray(c, dtype=l.dtype)
-           for c, l in zip(COTANGENTS, jleaves)]
-    jgrads = [np.asarray(g) for g in pull(jax.tree_util.tree_unflatten(tree, cts))]
+    def run(arrs):
+        def f(*d):
+            a = list(jargs)
+            for i, x in zip(arr_idx, arrs):
+                a[i] = x
+            for i, x in zip(diff_idx, d):
+                a[i] = x
+            return jax_fn(*a)
+
+        jout, pull = jax.vjp(f, *[arrs[arr_idx.index(i)] for i in diff_idx])
+        jleaves, tree = jax.tree_util.tree_flatten(jout)
+        cts = [np.zeros(l.shape, jax.dtypes.float0) if c is None else jnp.asarray(c, dtype=l.dtype)
+               for c, l in zip(COTANGENTS, jleaves)]
+        return jleaves, pull(jax.tree_util.tree_unflatten(tree, cts))
+
+    # the oracle compiles small programs without LLVM's optimisations: so does this
+    small = sum(np.size(jargs[i]) for i in arr_idx) < {small}
+    options = {{"xla_backend_optimization_level": 0}} if small else {{}}
+    jleaves, jgrads = jax.jit(run, compiler_options=options)([jargs[i] for i in arr_idx])
+    jgrads = [np.asarray(g) for g in jgrads]
 
 np.set_printoptions(precision=8, linewidth=100)
 for n, (o, l) in enumerate(zip(tout, jleaves)):
@@ -196,5 +214,6 @@ def reproducer(
         args=", ".join(_literal(a) for a in info["args"]),
         kinds=info["kinds"],
         cots=", ".join(_literal(c) for c in cotangents),
+        small=SMALL_PROGRAM,
     )
     return head + _bindings(fn_refs) + "\n" + body

@@ -99,10 +99,13 @@ class Divergence:
     expected: float | None = None
     tolerance: str = ""
     name: str = ""
-    context: Any = field(default=None, repr=False, compare=False)
+    #: what a plot needs to draw the finding again: the two functions, the input specs,
+    #: the example's values and cotangent seed (plain data; no live engine objects)
+    replay_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_kink(self) -> bool:
+        """A kink: both sides right by their own conventions (does not count)."""
         return self.blame == "kink"
 
     def headline(self) -> str:
@@ -202,7 +205,6 @@ class RunSummary:
     kinks: int = 0
     rejected: int = 0
     seconds: float = 0.0
-    skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -219,16 +221,16 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when nothing diverged; kink findings do not count."""
-        return not any(d.blame != "kink" for d in self.divergences)
+        return not any(not d.is_kink for d in self.divergences)
 
     @property
     def kinks(self) -> list[Divergence]:
-        return [d for d in self.divergences if d.blame == "kink"]
+        return [d for d in self.divergences if d.is_kink]
 
     @property
     def findings(self) -> list[Divergence]:
         """The divergences that count (not kinks)."""
-        return [d for d in self.divergences if d.blame != "kink"]
+        return [d for d in self.divergences if not d.is_kink]
 
     def __str__(self) -> str:
         examples = sum(r.examples for r in self.runs)
@@ -248,7 +250,7 @@ class Report:
         for r in self.runs:
             mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
             top = mine[0] if mine else None
-            outcome = "skipped" if r.skipped else ("DIVERGED" if mine else "ok")
+            outcome = "DIVERGED" if mine else "ok"
             rows.append(
                 (
                     r.dtype,
@@ -291,7 +293,7 @@ class Report:
         (torch backward, twin via JAX, finite differences) into a PNG at ``path``."""
         from .plot import plot_divergence
 
-        candidates = [d for d in self.findings if d.check == "vjp" and d.context is not None]
+        candidates = [d for d in self.findings if d.check == "vjp" and d.replay_data]
         if not candidates:
             raise ValueError(f"{self.name}: no gradient divergence to plot")
         return plot_divergence(candidates[min(index, len(candidates) - 1)], path)

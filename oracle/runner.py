@@ -124,8 +124,14 @@ def run_config(
         for f in findings:
             f.name = name
             f.example = info
-            f.context = {"sides": sides, "example": ex, "dtype": dtype, "device": device}
-            if f.blame != "kink":
+            f.replay_data = {
+                "torch_fn": sides.torch.fn,
+                "jax_fn": sides.twin.fn,
+                "specs": sides.specs,
+                "values": info["args"],
+                "cotangent_seed": ex.cotangent_seed,
+            }
+            if not f.is_kink:
                 f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
 
     def body(ex: Any) -> None:
@@ -140,7 +146,7 @@ def run_config(
             summary.rejected += 1
             hypothesis.reject()
         note_changes(ex)
-        real = [f for f in findings if f.blame != "kink"]
+        real = [f for f in findings if not f.is_kink]
         if real:
             attach(real, ex)
             last_real[:] = [real]

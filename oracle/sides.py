@@ -27,6 +27,7 @@ import torch
 from ._jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
 from .guard import Guard, SideError
+from .replay import SMALL_PROGRAM
 from .rounding import magnitudes_of_jaxpr
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
@@ -206,8 +207,6 @@ _PROGRAMS = {"forward": _twin_forward, "vjp": _twin_vjp}
 # Small programs compile about twice as fast without LLVM's optimisations, and run
 # just as fast: compilation, not execution, dominates a run over many small shapes.
 _FAST_COMPILE = {"xla_backend_optimization_level": 0}
-#: arrays with fewer elements than this (all arguments together) count as small
-SMALL_PROGRAM = 1 << 16
 
 _TRACE_ERRORS = (
     jax.errors.ConcretizationTypeError,

@@ -268,3 +268,88 @@ def cross_entropy(logits, target):
 def cross_entropy_twin(logits, target):
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.take_along_axis(logp, target[:, None], axis=-1).mean()
+
+
+# --- dependable verdicts: precision, nondeterminism, grad_output, kinks ----------------
+
+_C = 0.1234567891234  # not representable in float32: a float32 copy of it is off by ~1e-9
+
+
+def _c_sin_twin(x):
+    return jnp.sin(x) * _C
+
+
+Float32Constant = _fn(
+    lambda x: torch.sin(x) * _C,
+    lambda x, g: g * torch.cos(x) * torch.tensor(_C, dtype=torch.float32),
+    "Float32Constant",
+)
+Float32Constant.__doc__ = """Keeps the constant of its backward as a float32 tensor: a
+float64 run gets float64 gradients with float32 precision (errors of ~1e-8)."""
+
+NdarrayRoundTrip = _fn(
+    torch.exp,
+    lambda x, g: g * torch.Tensor(np.exp(x.detach().cpu().numpy())).to(x.dtype),
+    "NdarrayRoundTrip",
+)
+NdarrayRoundTrip.__doc__ = """Computes exp(x) in numpy and wraps it in ``torch.Tensor``,
+which is float32: float64 gradients with float32 precision."""
+
+
+def float32_forward(x):
+    """Returns a float32 output whatever the input's dtype."""
+    return torch.sin(x).float()
+
+
+NoisyBackward = _fn(
+    torch.sin, lambda x, g: g * torch.cos(x) + 1e-3 * torch.randn_like(x), "NoisyBackward"
+)
+NoisyBackward.__doc__ = "Adds random noise to a right gradient: nondeterministic."
+
+
+class SometimesDoubled(torch.autograd.Function):
+    """Right on four calls in five, doubled on the fifth (state kept between calls)."""
+
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        SometimesDoubled.calls += 1
+        return g * torch.cos(x) * (2.0 if SometimesDoubled.calls % 5 == 0 else 1.0)
+
+
+AddsTerm = _fn(torch.sin, lambda x, g: g * torch.cos(x) + 0.1 * x, "AddsTerm")
+AddsTerm.__doc__ = "Multiplies by grad_output, then adds a term that does not depend on it."
+
+SignOverAbs = _fn(torch.abs, lambda x, g: g * x / x.abs(), "SignOverAbs")
+SignOverAbs.__doc__ = """|x| with the backward ``x / |x|``: NaN at 0, where both one-sided
+slopes (-1 and 1, times grad_output) are finite."""
+
+FarOffAtKink = _fn(
+    torch.abs, lambda x, g: g * torch.where(x == 0, torch.full_like(x, 50.0), x.sign()), "FarOffAtKink"
+)
+FarOffAtKink.__doc__ = "|x| whose backward returns 50 at 0, far outside the slopes -1 and 1."
+
+
+def saturated_cross_entropy(logits):
+    """Cross-entropy with target 0 over logits whose softmax saturates (built in torch)."""
+    target = torch.zeros(logits.shape[:-1], dtype=torch.int64)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+def saturated_cross_entropy_twin(logits):
+    return -jnp.mean(jax.nn.log_softmax(logits, axis=-1)[..., 0])
+
+
+def compiled_differs_twin(x):
+    """sin(x) run eagerly, sin(x) + 1e-3 when traced for compilation: stands for a twin
+    that XLA compiles to a different result than running it op by op."""
+    if isinstance(x, jax.core.Tracer):
+        return jnp.sin(x) + 1e-3
+    return jnp.sin(x)

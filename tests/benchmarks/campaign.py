@@ -1,0 +1,294 @@
+"""The referee's record: false alarms and misses over many random seeds (``make campaign``).
+
+Every clean pair (the catalog's, the test suite's correct specimens, the mutation set's
+originals) runs in both dtypes under each of ``--seeds`` random seeds; every wrong one
+(the catalog's specimens, the suite's wrong specimens, the 35 mutants) under
+``--wrong-seeds``. A clean pair flagged under any seed is a **false alarm**; a wrong one
+not flagged (in a dtype where it is wrong) is a **miss**. Target: 0 and 0.
+
+A pair's compiled programs are kept across its seeds (a fresh ``verify`` per seed would
+recompile them each time); wrong pairs are not shrunk (finding the bug is the question
+here, the shrunk example is the suite's business). Seeds are drawn from ``--seed`` so a
+campaign can be replayed: each false alarm is printed with the seed and dtype that
+showed it, and ``oracle.verify(..., seed=S, dtypes=D)`` replays it.
+
+    python tests/benchmarks/campaign.py --seeds 50 --wrong-seeds 20 --json bench-results/campaign.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import jax.numpy as jnp  # noqa: E402
+import torch  # noqa: E402
+from hypothesis import Phase, settings  # noqa: E402
+
+import oracle  # noqa: E402
+from oracle import choice, integers, tensor  # noqa: E402
+from oracle.checks import Sides  # noqa: E402
+from oracle.guard import Guard  # noqa: E402
+from oracle.runner import run_config  # noqa: E402
+from oracle.sides import TorchSide, TwinSide  # noqa: E402
+from oracle.specs import example_strategy, normalize_dims, normalize_inputs  # noqa: E402
+from oracle.tolerance import user_tolerance  # noqa: E402
+
+
+@dataclass
+class Case:
+    name: str
+    source: str
+    torch_fn: Callable
+    jax_fn: Callable
+    inputs: Sequence[Any]
+    dims: dict | None = None
+    #: dtypes where it must be flagged (wrong pairs), or () for a clean pair
+    wrong_in: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)
+
+
+def _catalog() -> list[Case]:
+    import losses  # noqa: F401  (registers the pairs)
+
+    out = []
+    for p in oracle.registry().in_modules(["losses"]):
+        known = p.known_divergence
+        wrong = () if known is None else tuple(known.dtypes or ("float32", "float64"))
+        opts = {k: v for k, v in p.options.items() if k in ("rtol", "atol")}
+        out.append(Case(p.name, "catalog", p.torch_fn, p.jax_fn, p.inputs, p.dims, wrong, opts))
+    return out
+
+
+def _suite() -> list[Case]:
+    from tests import specimens as sp
+
+    both = ("float32", "float64")
+    f64 = ("float64",)
+    n = [tensor("n")]
+    clean = [
+        Case("good_sin", "suite", sp.GoodSin.apply, jnp.sin, n),
+        Case("matrix_power", "suite", sp.MatrixPower.apply, sp.matrix_power_twin,
+             [tensor("b k k", low=-2, high=2), 3], {"k": (1, 5), "b": (1, 3)}),
+        Case("exp_ratio", "suite", sp.exp_ratio_loss, sp.exp_ratio_twin,
+             [tensor("n", low=-20, high=20), tensor("n", low=-20, high=20, grad=False)]),
+        Case("cross_entropy", "suite", sp.cross_entropy, sp.cross_entropy_twin,
+             [tensor("b c", low=-50, high=50), integers("b", low=0, high="c")], {"c": (2, 6)}),
+        Case("saturated_cross_entropy", "suite", sp.saturated_cross_entropy,
+             sp.saturated_cross_entropy_twin, [tensor("b 2", low=-50, high=50)]),
+        Case("abs_at_0", "suite", sp.abs_loss, sp.abs_loss_twin, [tensor("n", low=-2, high=2)]),
+        Case("hinge_at_margin", "suite", sp.hinge, sp.hinge_twin,
+             [choice("n", [-1.0, 1.0, 0.5, 2.0], grad=True), choice("n", [-1.0, 1.0]), 1.0]),
+        Case("max_ties", "suite", sp.max_dim, sp.max_dim_twin,
+             [choice("b n", [0.0, 1.0, 2.0], grad=True)]),
+        Case("clamp_bounds", "suite", sp.clamp, sp.clamp_twin,
+             [choice("n", [-1.0, 1.0, 0.5, -2.0], grad=True)]),
+        Case("norm_of_zero_row", "suite", sp.row_norm, sp.row_norm_twin,
+             [choice("b n", [0.0, 0.0, 1.5, -2.0], grad=True)]),
+        Case("sparsemax", "suite", sp.sparsemax, sp.sparsemax_twin,
+             [choice("b n", [0.0, 0.5, 1.0, -0.5, 1.5], grad=True)], {"n": (2, 5)}),
+        Case("huber", "suite", sp.Huber.apply, sp.huber_twin, [tensor("n", low=-4, high=4)]),
+        Case("numpy_constant", "suite", _weighted_sum, _weighted_sum_twin, [tensor("b 4")]),
+    ]
+    wrong = [
+        Case("scaled_exp", "suite", sp.ScaledExp.apply, jnp.exp, [tensor("n", low=-3, high=3)], None, both),
+        Case("flipped_sin", "suite", sp.FlippedSin.apply, jnp.sin, n, None, both),
+        Case("ignores_grad", "suite", sp.SquareIgnoresGrad.apply, sp.square, n, None, both),
+        Case("softplus_zero", "suite", sp.SoftplusZeroNegative.apply,
+             lambda x: jnp.logaddexp(x, 0.0), n, None, both),
+        Case("naive_sigmoid", "suite", sp.NaiveSigmoid.apply, lambda x: 1 / (1 + jnp.exp(-x)),
+             [tensor("n", low=750, high=1000)], None, both),
+        Case("shifted_sin", "suite", sp.ShiftedSin.apply, jnp.sin, n, None, both),
+        Case("matvec_transposed", "suite", sp.MatVecTransposed.apply, sp.matvec_twin,
+             [tensor("k k"), tensor("k")], None, both),
+        Case("matrix_power_simplified", "suite", sp.MatrixPowerSimplified.apply,
+             sp.matrix_power_twin, [tensor("k k", low=-2, high=2), 3], {"k": (1, 5)}, both),
+        Case("second_argument_scaled", "suite", sp.ScaledSecondArgument.apply, sp.product_twin,
+             [tensor("n"), tensor("n")], None, both),
+        Case("abs_wrong_below_minus_1", "suite", sp.AbsWrongBelowMinusOne.apply, jnp.abs,
+             [tensor("n", low=-3, high=3)], None, both),
+        Case("huber_boundary_at_2", "suite", sp.HuberWrongBoundary.apply, sp.huber_twin,
+             [tensor("n", low=-4, high=4)], None, both),
+        Case("float32_constant", "suite", sp.Float32Constant.apply, sp._c_sin_twin,
+             [tensor("n", low=-3, high=3)], None, f64),
+        Case("ndarray_round_trip", "suite", sp.NdarrayRoundTrip.apply, jnp.exp,
+             [tensor("n", low=-5, high=5)], None, f64),
+        Case("adds_term", "suite", sp.AddsTerm.apply, jnp.sin, n, None, both),
+        Case("noisy_backward", "suite", sp.NoisyBackward.apply, jnp.sin, n, None, both),
+        Case("sign_over_abs", "suite", sp.SignOverAbs.apply, jnp.abs,
+             [choice("n", [0.0, 1.0, -2.0], grad=True)], None, both),
+    ]
+    return clean + wrong
+
+
+def _weighted_sum(x):
+    return (x * torch.linspace(0.5, 2.0, 4, dtype=x.dtype)).sum(-1)
+
+
+_W = __import__("numpy").linspace(0.5, 2.0, 4)
+
+
+def _weighted_sum_twin(x):
+    return (x * _W).sum(-1)
+
+
+def _mutation_set() -> list[Case]:
+    sys.path.insert(0, os.path.join(ROOT, "tests", "benchmarks"))
+    from mutants import MUTANTS, originals
+
+    both = ("float32", "float64")
+    out = [
+        Case(name, "mutation original", m.original, m.twin, m.inputs, m.dims)
+        for name, m in originals().items()
+    ]
+    out += [
+        Case(m.name, "mutant", m.mutated, m.twin, m.inputs, m.dims, both) for m in MUTANTS
+    ]
+    return out
+
+
+def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[str, Any]]:
+    """One row per seed and dtype: what the oracle said."""
+    specs = normalize_inputs(case.inputs)
+    bounds = normalize_dims(specs, case.dims)
+    user_tol = None
+    if "rtol" in case.options or "atol" in case.options:
+        user_tol = {
+            d: user_tolerance(case.options.get("rtol"), case.options.get("atol"), d)
+            for d in ("float32", "float64")
+        }
+    guard = Guard()
+    sides = Sides(
+        TorchSide(case.torch_fn, specs, guard), TwinSide(case.jax_fn, specs, guard), specs, user_tol
+    )
+    strategy = example_strategy(specs, bounds)
+    phases = [Phase.explicit, Phase.generate]
+    if case.wrong_in:
+        parent = settings(database=None, phases=phases)  # no shrinking: found is enough
+    else:
+        parent = settings(database=None, phases=phases + [Phase.shrink])
+    rows = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for seed in seeds:
+                for dtype in ("float32", "float64"):
+                    res = run_config(
+                        sides,
+                        strategy,
+                        name=case.name,
+                        dtype=dtype,
+                        device="cpu",
+                        max_examples=max_examples,
+                        seed=seed,
+                        parent=parent,
+                        fn_refs={},
+                    )
+                    real = [d for d in res.divergences if d.blame != "kink"]
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "dtype": dtype,
+                            "flagged": bool(real),
+                            "examples": res.summary.examples,
+                            "finding": None
+                            if not real
+                            else f"{real[0].check}/{real[0].blame}/{real[0].diagnosis}: "
+                            f"{real[0].detail[:200]}",
+                        }
+                    )
+    finally:
+        sides.twin.release()
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=50, help="random seeds per clean pair")
+    p.add_argument("--wrong-seeds", type=int, default=20, help="random seeds per wrong pair")
+    p.add_argument("--max-examples", type=int, default=40, help="examples per seed and dtype")
+    p.add_argument("--seed", type=int, default=2026, help="draws the seeds (replayable)")
+    p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
+    p.add_argument("--no-mutants", action="store_true", help="leave out the mutation set")
+    p.add_argument("--json", dest="json_path", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+
+    cases = _catalog() + _suite() + ([] if args.no_mutants else _mutation_set())
+    if args.pattern:
+        cases = [c for c in cases if args.pattern in c.name]
+    rng = random.Random(args.seed)
+    seeds = [rng.randrange(2**31) for _ in range(args.seeds)]
+    wrong_seeds = seeds[: args.wrong_seeds]
+    start = time.perf_counter()
+    results = []
+    alarms, misses, clean_runs, wrong_runs = [], [], 0, 0
+    for i, case in enumerate(cases, 1):
+        t0 = time.perf_counter()
+        rows = run_case(case, wrong_seeds if case.wrong_in else seeds, args.max_examples)
+        if case.wrong_in:
+            mine = [r for r in rows if r["dtype"] in case.wrong_in]
+            wrong_runs += len(mine)
+            missed = [r for r in mine if not r["flagged"]]
+            misses += [(case, r) for r in missed]
+            # a wrong pair flagged in a dtype where it is right is a false alarm too
+            others = [r for r in rows if r["dtype"] not in case.wrong_in and r["flagged"]]
+            alarms += [(case, r) for r in others]
+            verdict = f"missed {len(missed)}/{len(mine)}"
+        else:
+            clean_runs += len(rows)
+            flagged = [r for r in rows if r["flagged"]]
+            alarms += [(case, r) for r in flagged]
+            verdict = f"false alarms {len(flagged)}/{len(rows)}"
+        results.append({"name": case.name, "source": case.source, "wrong_in": case.wrong_in, "rows": rows})
+        print(
+            f"[{i}/{len(cases)}] {case.name} ({case.source}): {verdict} "
+            f"({time.perf_counter() - t0:.1f}s)",
+            flush=True,
+        )
+    elapsed = time.perf_counter() - start
+    n_clean = sum(1 for c in cases if not c.wrong_in)
+    n_wrong = len(cases) - n_clean
+    print(
+        f"\nclean pairs: {n_clean}, runs {clean_runs} ({args.seeds} seeds x 2 dtypes), "
+        f"false alarms: {len(alarms)}"
+    )
+    print(
+        f"wrong pairs: {n_wrong}, runs {wrong_runs} ({args.wrong_seeds} seeds x the dtypes "
+        f"where each is wrong), misses: {len(misses)}"
+    )
+    print(f"examples per run: {args.max_examples}; time: {elapsed:.0f} s")
+    for case, r in alarms:
+        print(f"FALSE ALARM {case.name} seed={r['seed']} dtype={r['dtype']}: {r['finding']}")
+    for case, r in misses:
+        print(f"MISS {case.name} seed={r['seed']} dtype={r['dtype']}")
+    if args.json_path:
+        os.makedirs(os.path.dirname(args.json_path) or ".", exist_ok=True)
+        with open(args.json_path, "w") as fh:
+            json.dump(
+                {
+                    "seeds": seeds,
+                    "max_examples": args.max_examples,
+                    "seconds": elapsed,
+                    "false_alarms": len(alarms),
+                    "misses": len(misses),
+                    "clean_runs": clean_runs,
+                    "wrong_runs": wrong_runs,
+                    "results": results,
+                },
+                fh,
+                indent=1,
+            )
+    return 1 if alarms or misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
