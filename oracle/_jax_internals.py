@@ -40,6 +40,10 @@ def forget_traces() -> None:
 def x64_global() -> bool:
     """JAX's *global* x64 flag (``jax.config.jax_enable_x64`` reads the value in force,
     which inside ``jax.enable_x64(...)`` is the scope's, not the global one)."""
+    return bool(_x64_state().get_global())
+
+
+def _x64_state():
     from jax._src import config
 
-    return bool(config.enable_x64.get_global())
+    return config.enable_x64

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,8 +65,29 @@ def function_source(fn: Callable, var: str) -> str | None:
     qual = getattr(obj, "__qualname__", None)
     if not mod or not qual or "<" in qual or mod == "__main__":
         return None
+    if not _resolves(mod, qual, obj):
+        # a builtin whose qualname is not its import path (torch.sin is
+        # `_VariableFunctionsClass.sin` in module torch): import it by its name
+        name = getattr(obj, "__name__", None)
+        if name and _resolves(mod, name, obj):
+            qual = name
+        else:
+            return None
     top = qual.split(".")[0]
     return f"from {mod} import {top}\n{var} = {qual}{attr}"
+
+
+def _resolves(mod: str, qual: str, obj: Any) -> bool:
+    """Whether ``from mod import ...`` then ``qual`` gives back ``obj``."""
+    module = sys.modules.get(mod)
+    if module is None:
+        return True  # not imported here: trust the names
+    found: Any = module
+    for part in qual.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            return False
+    return found is obj
 
 
 def _literal(v: Any) -> str:

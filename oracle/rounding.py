@@ -107,7 +107,9 @@ def _propagate(eqn: Any, vals: list[Any], mags: list[Any], outs: list[Any]) -> l
     except Exception:
         return [jnp.abs(o) if _is_float(o) else None for o in outs]
     got = list(got) if prim.multiple_results else [got]
-    return [jnp.maximum(g, jnp.abs(o)) if _is_float(o) else None for g, o in zip(got, outs, strict=True)]
+    return [
+        jnp.maximum(g, jnp.abs(o)) if _is_float(o) else None for g, o in zip(got, outs, strict=True)
+    ]
 
 
 def _first_order(prim: Any, params: dict, vals: list, mags: list, outs: list) -> list[Any]:

@@ -332,7 +332,9 @@ SignOverAbs.__doc__ = """|x| with the backward ``x / |x|``: NaN at 0, where both
 slopes (-1 and 1, times grad_output) are finite."""
 
 FarOffAtKink = _fn(
-    torch.abs, lambda x, g: g * torch.where(x == 0, torch.full_like(x, 50.0), x.sign()), "FarOffAtKink"
+    torch.abs,
+    lambda x, g: g * torch.where(x == 0, torch.full_like(x, 50.0), x.sign()),
+    "FarOffAtKink",
 )
 FarOffAtKink.__doc__ = "|x| whose backward returns 50 at 0, far outside the slopes -1 and 1."
 

@@ -55,9 +55,7 @@ def picked_sum_twin(x):
     [(weighted_sum, weighted_sum_twin), (picked_sum, picked_sum_twin)],
     ids=["float64-constant", "int64-index"],
 )
-def test_a_twin_with_numpy_constants_passes_in_both_dtypes_in_either_order(
-    torch_fn, twin, dtypes
-):
+def test_a_twin_with_numpy_constants_passes_in_both_dtypes_in_either_order(torch_fn, twin, dtypes):
     # before the fix: float64 after float32 raised "lax.mul requires arguments to have the
     # same dtypes, got float64, float32" (and int32/int64 for the index), blamed on the twin
     report = oracle.verify(
@@ -133,7 +131,9 @@ def test_float32_arithmetic_in_a_float64_backward_is_a_precision_finding_blamed_
 
 
 def test_a_float32_output_in_a_float64_run_is_a_precision_finding():
-    report = oracle.verify(sp.float32_forward, jnp.sin, [tensor("n")], max_examples=5, seed=0, **CPU)
+    report = oracle.verify(
+        sp.float32_forward, jnp.sin, [tensor("n")], max_examples=5, seed=0, **CPU
+    )
     assert kinds(report) == {("float64", "forward", "torch", "precision")}, report
 
 
@@ -141,7 +141,9 @@ def test_a_float32_output_in_a_float64_run_is_a_precision_finding():
 
 
 def test_a_backward_with_random_noise_is_nondeterministic_not_ignoring_grad_output():
-    report = oracle.verify(sp.NoisyBackward.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, **CPU)
+    report = oracle.verify(
+        sp.NoisyBackward.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, **CPU
+    )
     assert {d.diagnosis for d in report.findings} == {"nondeterministic"}, report
 
 
@@ -153,14 +155,21 @@ def test_a_backward_wrong_on_one_call_in_five_is_nondeterministic():
 
 
 def test_a_backward_that_adds_a_term_is_not_linear_in_grad_output_not_ignoring_it():
-    report = oracle.verify(sp.AddsTerm.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, **CPU)
+    report = oracle.verify(
+        sp.AddsTerm.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, **CPU
+    )
     assert {d.diagnosis for d in report.findings} == {"not_linear_in_grad_output"}, report
     assert "adds a term" in report.findings[0].detail
 
 
 def test_a_backward_without_grad_output_still_ignores_it():
     report = oracle.verify(
-        sp.SquareIgnoresGrad.apply, sp.square, [tensor("n", low=-3, high=3)], max_examples=20, seed=0, **CPU
+        sp.SquareIgnoresGrad.apply,
+        sp.square,
+        [tensor("n", low=-3, high=3)],
+        max_examples=20,
+        seed=0,
+        **CPU,
     )
     assert {d.diagnosis for d in report.findings} == {"ignores_grad_output"}, report
 
@@ -170,7 +179,13 @@ def test_scaled_is_never_claimed_from_one_element(seed):
     # seen: `scaled` with factor -0.0435 on an example shrunk to one element; a shifted
     # derivative (cos + 0.1) is no constant ratio anywhere else
     report = oracle.verify(
-        sp.ShiftedSin.apply, jnp.sin, [tensor("n")], dims={"n": (1, 1)}, max_examples=20, seed=seed, **CPU
+        sp.ShiftedSin.apply,
+        jnp.sin,
+        [tensor("n")],
+        dims={"n": (1, 1)},
+        max_examples=20,
+        seed=seed,
+        **CPU,
     )
     assert {d.diagnosis for d in report.findings} == {"mismatch"}, report
 
@@ -178,16 +193,24 @@ def test_scaled_is_never_claimed_from_one_element(seed):
 def test_a_nan_at_a_kink_with_finite_slopes_is_a_nonfinite_finding():
     # x / |x| at 0: one-sided slopes -v and v are finite; NaN is no subgradient convention
     report = oracle.verify(
-        sp.SignOverAbs.apply, jnp.abs, [oracle.choice("n", [0.0, 1.0, -2.0], grad=True)],
-        max_examples=20, seed=0, **CPU,
+        sp.SignOverAbs.apply,
+        jnp.abs,
+        [oracle.choice("n", [0.0, 1.0, -2.0], grad=True)],
+        max_examples=20,
+        seed=0,
+        **CPU,
     )
     assert {(d.blame, d.diagnosis) for d in report.findings} == {("torch", "nonfinite")}, report
 
 
 def test_a_value_far_outside_the_slopes_at_a_kink_is_a_finding():
     report = oracle.verify(
-        sp.FarOffAtKink.apply, jnp.abs, [oracle.choice("n", [0.0, 1.0, -2.0], grad=True)],
-        max_examples=20, seed=0, **CPU,
+        sp.FarOffAtKink.apply,
+        jnp.abs,
+        [oracle.choice("n", [0.0, 1.0, -2.0], grad=True)],
+        max_examples=20,
+        seed=0,
+        **CPU,
     )
     assert {d.blame for d in report.findings} == {"torch"}, report
     assert all("far outside" in d.detail for d in report.findings), report
@@ -198,7 +221,12 @@ def test_a_value_far_outside_the_slopes_at_a_kink_is_a_finding():
 
 def test_both_sides_nan_everywhere_is_not_a_pass():
     report = oracle.verify(
-        lambda x: x * float("nan"), lambda x: x * jnp.nan, [tensor("n")], max_examples=5, seed=0, **CPU
+        lambda x: x * float("nan"),
+        lambda x: x * jnp.nan,
+        [tensor("n")],
+        max_examples=5,
+        seed=0,
+        **CPU,
     )
     assert not report.ok
     assert all("nothing was compared" in d.detail for d in report.findings), report
@@ -228,10 +256,15 @@ class _Hangs(torch.autograd.Function):
 
 def test_a_backward_that_hangs_is_an_error_finding_after_the_timeout_and_the_run_goes_on():
     start = time.perf_counter()
-    report = oracle.verify(_Hangs.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, timeout=0.5, **CPU)
+    report = oracle.verify(
+        _Hangs.apply, jnp.sin, [tensor("n")], max_examples=20, seed=0, timeout=0.5, **CPU
+    )
     # one finding per dtype: the float64 run still happened after the float32 one hung,
     # and neither was shrunk (that would repeat the hang)
-    assert [(d.dtype, d.blame) for d in report.findings] == [("float32", "torch"), ("float64", "torch")]
+    assert [(d.dtype, d.blame) for d in report.findings] == [
+        ("float32", "torch"),
+        ("float64", "torch"),
+    ]
     assert "timed out in its backward" in report.findings[0].detail
     assert time.perf_counter() - start < 20
 
@@ -292,7 +325,9 @@ def test_a_bad_timeout_is_a_clear_error(timeout, error):
 
 def test_a_twin_that_compiles_to_another_result_than_it_runs_eagerly_is_blamed_on_the_twin():
     # stands for XLA compiling `u.at[..., -1].multiply(s[..., None]) @ vt` differently
-    report = oracle.verify(torch.sin, sp.compiled_differs_twin, [tensor("n")], max_examples=5, seed=0, **CPU)
+    report = oracle.verify(
+        torch.sin, sp.compiled_differs_twin, [tensor("n")], max_examples=5, seed=0, **CPU
+    )
     assert {(d.check, d.blame) for d in report.findings} == {("forward", "twin")}, report
     assert "jax.jit" in report.findings[0].detail and "eagerly" in report.findings[0].detail
 
@@ -305,14 +340,23 @@ def test_the_reproducer_runs_the_twin_compiled_as_the_oracle_did(tmp_path):
     from tests.test_replay import ROOT
 
     report = oracle.verify(
-        torch.sin, sp.compiled_differs_twin, [tensor("n")], max_examples=5, seed=0,
-        dtypes="float64", **CPU,
+        torch.sin,
+        sp.compiled_differs_twin,
+        [tensor("n")],
+        max_examples=5,
+        seed=0,
+        dtypes="float64",
+        **CPU,
     )
     path = tmp_path / "replay.py"
     path.write_text(report.findings[0].reproducer)
     out = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": ROOT}, cwd=tmp_path,
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     # the compiled twin's output is sin(x) + 1e-3: the script shows the oracle's gap

@@ -34,7 +34,9 @@ def test_one_sided_gap_sees_no_kink_of_abs_at_1():
 def test_richardson_extrapolation_is_exact_on_a_cubic_up_to_rounding():
     # phi(x) = x^3 + 2x: phi'(2) = 3*4 + 2 = 14; central differences err by h^2 phi'''/6 =
     # h^2, which Richardson's (4 D(h/2) - D(h)) / 3 cancels exactly for a cubic
-    est, err = directional_derivative(lambda xs: float(xs[0][0] ** 3 + 2 * xs[0][0]), [np.array([2.0])], 0, E0)
+    est, err = directional_derivative(
+        lambda xs: float(xs[0][0] ** 3 + 2 * xs[0][0]), [np.array([2.0])], 0, E0
+    )
     assert est == pytest.approx(14.0, rel=1e-9)
     assert err < 1e-6
 

@@ -77,55 +77,181 @@ def _suite() -> list[Case]:
     n = [tensor("n")]
     clean = [
         Case("good_sin", "suite", sp.GoodSin.apply, jnp.sin, n),
-        Case("matrix_power", "suite", sp.MatrixPower.apply, sp.matrix_power_twin,
-             [tensor("b k k", low=-2, high=2), 3], {"k": (1, 5), "b": (1, 3)}),
-        Case("exp_ratio", "suite", sp.exp_ratio_loss, sp.exp_ratio_twin,
-             [tensor("n", low=-20, high=20), tensor("n", low=-20, high=20, grad=False)]),
-        Case("cross_entropy", "suite", sp.cross_entropy, sp.cross_entropy_twin,
-             [tensor("b c", low=-50, high=50), integers("b", low=0, high="c")], {"c": (2, 6)}),
-        Case("saturated_cross_entropy", "suite", sp.saturated_cross_entropy,
-             sp.saturated_cross_entropy_twin, [tensor("b 2", low=-50, high=50)]),
+        Case(
+            "matrix_power",
+            "suite",
+            sp.MatrixPower.apply,
+            sp.matrix_power_twin,
+            [tensor("b k k", low=-2, high=2), 3],
+            {"k": (1, 5), "b": (1, 3)},
+        ),
+        Case(
+            "exp_ratio",
+            "suite",
+            sp.exp_ratio_loss,
+            sp.exp_ratio_twin,
+            [tensor("n", low=-20, high=20), tensor("n", low=-20, high=20, grad=False)],
+        ),
+        Case(
+            "cross_entropy",
+            "suite",
+            sp.cross_entropy,
+            sp.cross_entropy_twin,
+            [tensor("b c", low=-50, high=50), integers("b", low=0, high="c")],
+            {"c": (2, 6)},
+        ),
+        Case(
+            "saturated_cross_entropy",
+            "suite",
+            sp.saturated_cross_entropy,
+            sp.saturated_cross_entropy_twin,
+            [tensor("b 2", low=-50, high=50)],
+        ),
         Case("abs_at_0", "suite", sp.abs_loss, sp.abs_loss_twin, [tensor("n", low=-2, high=2)]),
-        Case("hinge_at_margin", "suite", sp.hinge, sp.hinge_twin,
-             [choice("n", [-1.0, 1.0, 0.5, 2.0], grad=True), choice("n", [-1.0, 1.0]), 1.0]),
-        Case("max_ties", "suite", sp.max_dim, sp.max_dim_twin,
-             [choice("b n", [0.0, 1.0, 2.0], grad=True)]),
-        Case("clamp_bounds", "suite", sp.clamp, sp.clamp_twin,
-             [choice("n", [-1.0, 1.0, 0.5, -2.0], grad=True)]),
-        Case("norm_of_zero_row", "suite", sp.row_norm, sp.row_norm_twin,
-             [choice("b n", [0.0, 0.0, 1.5, -2.0], grad=True)]),
-        Case("sparsemax", "suite", sp.sparsemax, sp.sparsemax_twin,
-             [choice("b n", [0.0, 0.5, 1.0, -0.5, 1.5], grad=True)], {"n": (2, 5)}),
+        Case(
+            "hinge_at_margin",
+            "suite",
+            sp.hinge,
+            sp.hinge_twin,
+            [choice("n", [-1.0, 1.0, 0.5, 2.0], grad=True), choice("n", [-1.0, 1.0]), 1.0],
+        ),
+        Case(
+            "max_ties",
+            "suite",
+            sp.max_dim,
+            sp.max_dim_twin,
+            [choice("b n", [0.0, 1.0, 2.0], grad=True)],
+        ),
+        Case(
+            "clamp_bounds",
+            "suite",
+            sp.clamp,
+            sp.clamp_twin,
+            [choice("n", [-1.0, 1.0, 0.5, -2.0], grad=True)],
+        ),
+        Case(
+            "norm_of_zero_row",
+            "suite",
+            sp.row_norm,
+            sp.row_norm_twin,
+            [choice("b n", [0.0, 0.0, 1.5, -2.0], grad=True)],
+        ),
+        Case(
+            "sparsemax",
+            "suite",
+            sp.sparsemax,
+            sp.sparsemax_twin,
+            [choice("b n", [0.0, 0.5, 1.0, -0.5, 1.5], grad=True)],
+            {"n": (2, 5)},
+        ),
         Case("huber", "suite", sp.Huber.apply, sp.huber_twin, [tensor("n", low=-4, high=4)]),
         Case("numpy_constant", "suite", _weighted_sum, _weighted_sum_twin, [tensor("b 4")]),
     ]
     wrong = [
-        Case("scaled_exp", "suite", sp.ScaledExp.apply, jnp.exp, [tensor("n", low=-3, high=3)], None, both),
+        Case(
+            "scaled_exp",
+            "suite",
+            sp.ScaledExp.apply,
+            jnp.exp,
+            [tensor("n", low=-3, high=3)],
+            None,
+            both,
+        ),
         Case("flipped_sin", "suite", sp.FlippedSin.apply, jnp.sin, n, None, both),
         Case("ignores_grad", "suite", sp.SquareIgnoresGrad.apply, sp.square, n, None, both),
-        Case("softplus_zero", "suite", sp.SoftplusZeroNegative.apply,
-             lambda x: jnp.logaddexp(x, 0.0), n, None, both),
-        Case("naive_sigmoid", "suite", sp.NaiveSigmoid.apply, lambda x: 1 / (1 + jnp.exp(-x)),
-             [tensor("n", low=750, high=1000)], None, both),
+        Case(
+            "softplus_zero",
+            "suite",
+            sp.SoftplusZeroNegative.apply,
+            lambda x: jnp.logaddexp(x, 0.0),
+            n,
+            None,
+            both,
+        ),
+        Case(
+            "naive_sigmoid",
+            "suite",
+            sp.NaiveSigmoid.apply,
+            lambda x: 1 / (1 + jnp.exp(-x)),
+            [tensor("n", low=750, high=1000)],
+            None,
+            both,
+        ),
         Case("shifted_sin", "suite", sp.ShiftedSin.apply, jnp.sin, n, None, both),
-        Case("matvec_transposed", "suite", sp.MatVecTransposed.apply, sp.matvec_twin,
-             [tensor("k k"), tensor("k")], None, both),
-        Case("matrix_power_simplified", "suite", sp.MatrixPowerSimplified.apply,
-             sp.matrix_power_twin, [tensor("k k", low=-2, high=2), 3], {"k": (1, 5)}, both),
-        Case("second_argument_scaled", "suite", sp.ScaledSecondArgument.apply, sp.product_twin,
-             [tensor("n"), tensor("n")], None, both),
-        Case("abs_wrong_below_minus_1", "suite", sp.AbsWrongBelowMinusOne.apply, jnp.abs,
-             [tensor("n", low=-3, high=3)], None, both),
-        Case("huber_boundary_at_2", "suite", sp.HuberWrongBoundary.apply, sp.huber_twin,
-             [tensor("n", low=-4, high=4)], None, both),
-        Case("float32_constant", "suite", sp.Float32Constant.apply, sp._c_sin_twin,
-             [tensor("n", low=-3, high=3)], None, f64),
-        Case("ndarray_round_trip", "suite", sp.NdarrayRoundTrip.apply, jnp.exp,
-             [tensor("n", low=-5, high=5)], None, f64),
+        Case(
+            "matvec_transposed",
+            "suite",
+            sp.MatVecTransposed.apply,
+            sp.matvec_twin,
+            [tensor("k k"), tensor("k")],
+            None,
+            both,
+        ),
+        Case(
+            "matrix_power_simplified",
+            "suite",
+            sp.MatrixPowerSimplified.apply,
+            sp.matrix_power_twin,
+            [tensor("k k", low=-2, high=2), 3],
+            {"k": (1, 5)},
+            both,
+        ),
+        Case(
+            "second_argument_scaled",
+            "suite",
+            sp.ScaledSecondArgument.apply,
+            sp.product_twin,
+            [tensor("n"), tensor("n")],
+            None,
+            both,
+        ),
+        Case(
+            "abs_wrong_below_minus_1",
+            "suite",
+            sp.AbsWrongBelowMinusOne.apply,
+            jnp.abs,
+            [tensor("n", low=-3, high=3)],
+            None,
+            both,
+        ),
+        Case(
+            "huber_boundary_at_2",
+            "suite",
+            sp.HuberWrongBoundary.apply,
+            sp.huber_twin,
+            [tensor("n", low=-4, high=4)],
+            None,
+            both,
+        ),
+        Case(
+            "float32_constant",
+            "suite",
+            sp.Float32Constant.apply,
+            sp._c_sin_twin,
+            [tensor("n", low=-3, high=3)],
+            None,
+            f64,
+        ),
+        Case(
+            "ndarray_round_trip",
+            "suite",
+            sp.NdarrayRoundTrip.apply,
+            jnp.exp,
+            [tensor("n", low=-5, high=5)],
+            None,
+            f64,
+        ),
         Case("adds_term", "suite", sp.AddsTerm.apply, jnp.sin, n, None, both),
         Case("noisy_backward", "suite", sp.NoisyBackward.apply, jnp.sin, n, None, both),
-        Case("sign_over_abs", "suite", sp.SignOverAbs.apply, jnp.abs,
-             [choice("n", [0.0, 1.0, -2.0], grad=True)], None, both),
+        Case(
+            "sign_over_abs",
+            "suite",
+            sp.SignOverAbs.apply,
+            jnp.abs,
+            [choice("n", [0.0, 1.0, -2.0], grad=True)],
+            None,
+            both,
+        ),
     ]
     return clean + wrong
 
@@ -150,9 +276,7 @@ def _mutation_set() -> list[Case]:
         Case(name, "mutation original", m.original, m.twin, m.inputs, m.dims)
         for name, m in originals().items()
     ]
-    out += [
-        Case(m.name, "mutant", m.mutated, m.twin, m.inputs, m.dims, both) for m in MUTANTS
-    ]
+    out += [Case(m.name, "mutant", m.mutated, m.twin, m.inputs, m.dims, both) for m in MUTANTS]
     return out
 
 
@@ -248,7 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             flagged = [r for r in rows if r["flagged"]]
             alarms += [(case, r) for r in flagged]
             verdict = f"false alarms {len(flagged)}/{len(rows)}"
-        results.append({"name": case.name, "source": case.source, "wrong_in": case.wrong_in, "rows": rows})
+        results.append(
+            {"name": case.name, "source": case.source, "wrong_in": case.wrong_in, "rows": rows}
+        )
         print(
             f"[{i}/{len(cases)}] {case.name} ({case.source}): {verdict} "
             f"({time.perf_counter() - t0:.1f}s)",

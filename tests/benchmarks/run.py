@@ -40,7 +40,7 @@ from mutants import CATEGORIES, MUTANTS  # noqa: E402
 from mutation import TOOLS, mutation_table  # noqa: E402
 from tables import ms, num, render, x  # noqa: E402
 
-SECTIONS = ("cost", "gradcheck", "mutation", "catalog", "scaleout")
+SECTIONS = ("cost", "gradcheck", "mutation", "catalog", "scaleout", "memory")
 
 
 def _log(msg: str) -> None:
@@ -432,12 +432,49 @@ def print_scaleout(res: dict[str, Any]) -> str:
     )
 
 
+# --- f. memory over many verify calls --------------------------------------------------------
+
+
+def section_memory(quick: bool) -> dict[str, Any]:
+    import subprocess
+
+    calls = 50 if quick else 500
+    _log(f"memory: {calls} verify calls of distinct small pairs in one process")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "memory.py")
+    proc = subprocess.run(
+        [sys.executable, script, "--calls", str(calls), "--every", str(max(calls // 10, 1))],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if proc.returncode != 0:
+        return {"failed": proc.stderr[-2000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_memory(r: dict[str, Any]) -> str:
+    if "failed" in r:
+        return render("f. Memory", ("note",), [("failed: " + r["failed"][-300:],)])
+    rows = [
+        (str(s["calls"]), str(s["mappings"]), f"{s['rss_mib']:.0f}", f"{s['s']:.0f}")
+        for s in r["samples"]
+    ]
+    return render(
+        f"f. Memory: {r['calls']} verify calls of distinct small pairs in one process",
+        ("calls", "memory mappings", "RSS MiB", "seconds"),
+        rows,
+        f"growth per call after the first sample: {r['mappings_per_call']:.2f} mappings, "
+        f"{r['rss_mib_per_call']:.3f} MiB (before issue #8: ~125 mappings and ~32 MiB per call).",
+    )
+
+
 PRINTERS = {
     "cost": print_cost,
     "gradcheck": print_gradcheck,
     "mutation": print_mutation,
     "catalog": print_catalog,
     "scaleout": print_scaleout,
+    "memory": print_memory,
 }
 RUNNERS = {
     "cost": section_cost,
@@ -445,6 +482,7 @@ RUNNERS = {
     "mutation": section_mutation,
     "catalog": section_catalog,
     "scaleout": section_scaleout,
+    "memory": section_memory,
 }
 
 
