@@ -16,10 +16,20 @@ from typing import Any
 import numpy as np
 
 from .bridge import cast_values, precision_scope
+from .findings import Verdict, divergence
 from .report import Divergence
 from .sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
 from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
-from .verdicts import Probe, Verdict, judge_gradient
+from .verdicts import (
+    Probe,
+    compiled_differs,
+    disconnected,
+    float32_output,
+    judge_gradient,
+    output_mismatch,
+    output_rounding_only,
+    side_error,
+)
 
 __all__ = ["Sides", "BothRaised", "Hung", "check_example", "settings_findings"]
 
@@ -57,30 +67,7 @@ class Sides:
 
 
 def _error_finding(err: SideError, dtype: str, device: str) -> Divergence:
-    msg = str(err.exc).strip().splitlines()
-    first = msg[0] if msg else ""
-    who = "PyTorch side" if err.side == "torch" else "JAX twin"
-    if err.timed_out:
-        return Divergence(
-            check="error",
-            argument=None,
-            blame=err.side,
-            diagnosis="error",
-            detail=f"the {who} timed out in its {err.stage}: {first}; the run for this dtype "
-            "and device stopped there",
-            dtype=dtype,
-            device=device,
-        )
-    return Divergence(
-        check="error",
-        argument=None,
-        blame=err.side,
-        diagnosis="error",
-        detail=f"the {'PyTorch side' if err.side == 'torch' else 'JAX twin'} raised in its "
-        f"{err.stage}: {type(err.exc).__name__}: {first[:300]}",
-        dtype=dtype,
-        device=device,
-    )
+    return divergence("error", side_error(err), dtype=dtype, device=device)
 
 
 def _structure_problem(t: Outputs, j: Outputs) -> str | None:
@@ -98,16 +85,8 @@ def _structure_problem(t: Outputs, j: Outputs) -> str | None:
 
 def _forward(detail: str, dtype: str, device: str, **extra: Any) -> Divergence:
     """A forward finding: who is right cannot be told from outputs alone."""
-    return Divergence(
-        check="forward",
-        argument=None,
-        blame="unknown",
-        diagnosis=extra.pop("diagnosis", "mismatch"),
-        detail=detail,
-        dtype=dtype,
-        device=device,
-        **extra,
-    )
+    verdict = Verdict("unknown", extra.pop("diagnosis", "mismatch"), detail)
+    return divergence("forward", verdict, dtype=dtype, device=device, **extra)
 
 
 def _largest(arrays: Sequence[np.ndarray]) -> float:
@@ -120,14 +99,6 @@ def _largest(arrays: Sequence[np.ndarray]) -> float:
         ),
         default=0.0,
     )
-
-
-def _fill(d: Divergence, c: Comparison, tol: Tolerance) -> Divergence:
-    d.max_abs_error, d.max_rel_error = c.max_abs_error, c.max_rel_error
-    d.worst_index, d.mismatched, d.total = c.worst_index, c.mismatched, c.total
-    d.allowed, d.actual, d.expected = c.allowed_at_worst, c.actual_at_worst, c.expected_at_worst
-    d.tolerance = tol.describe()
-    return d
 
 
 class _Reference:
@@ -168,15 +139,7 @@ def settings_findings(sides: Sides, dtype: str, device: str) -> list[Divergence]
     the guard). Not shrunk: a twin changes them when traced, which happens once."""
     changes, sides.torch.guard.changes[:] = list(sides.torch.guard.changes), []
     return [
-        Divergence(
-            check="error",
-            argument=None,
-            blame=side,
-            diagnosis="error",
-            detail=text,
-            dtype=dtype,
-            device=device,
-        )
+        divergence("error", Verdict(side, "error", text), dtype=dtype, device=device)
         for side, text in dict.fromkeys(changes)
     ]
 
@@ -205,18 +168,7 @@ def _compiled_vs_eager(
     c = compare(compiled, eager, sides.tolerance(dtype, forward=True))
     if c.ok:
         return None
-    return Divergence(
-        check="forward",
-        argument=None,
-        blame="twin",
-        diagnosis="mismatch",
-        detail=f"the twin compiled with jax.jit and the twin run eagerly disagree on output "
-        f"{i} ({c.mismatched} of {c.total} elements; worst {c.actual_at_worst:.6g} compiled vs "
-        f"{c.expected_at_worst:.6g} eager at index {c.worst_index}): XLA's compilation changes "
-        "its result here, so it is no reference",
-        dtype=dtype,
-        device=device,
-    )
+    return divergence("forward", compiled_differs(i, c), dtype=dtype, device=device)
 
 
 def check_example(
@@ -289,20 +241,8 @@ def _check(
     if dtype == "float64" and not problem:
         low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
         if low:
-            findings.append(
-                Divergence(
-                    check="forward",
-                    argument=None,
-                    blame="torch",
-                    diagnosis="precision",
-                    detail=f"torch returned output {low[0]} as float32 in a float64 run: it "
-                    "computes at a lower precision than the dtype under test (a float32 "
-                    "constant, buffer or .float() in the forward?)",
-                    dtype=dtype,
-                    device=device,
-                )
-            )
-            return findings
+            v = float32_output(low[0])
+            return [divergence("forward", v, dtype=dtype, device=device)]
     diff_pos = sides.diff_positions
     ref = _Reference(sides, values, device, cots)
     grad_scale = lambda: _largest(j_out.grads)  # noqa: E731  (only needed when a gradient is all 0)
@@ -312,31 +252,17 @@ def _check(
     # gradient: an integer output, say, from using max's indices instead of its values)
     if not problem or not any(t_out.connected):
         for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
-            if tg is None and (np.any(jg != 0) or not np.all(np.isfinite(jg))):
-                cut = not any(t_out.connected)
+            v = disconnected(diff_pos[k], tg, jg, cut=not any(t_out.connected))
+            if v is not None:
+                worst = float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf)))) if jg.size else 0.0
                 findings.append(
-                    Divergence(
-                        check="vjp",
-                        argument=diff_pos[k],
-                        blame="torch",
-                        diagnosis="disconnected",
-                        detail=(
-                            f"no gradient reaches argument {diff_pos[k]}: "
-                            + (
-                                "no output of torch_fn requires grad (the graph is cut inside "
-                                "the function: .detach(), .numpy(), .item(), torch.no_grad(), "
-                                "or an integer output)"
-                                if cut
-                                else "torch.autograd.grad returned None for it (the graph is cut "
-                                "between this input and the outputs)"
-                            )
-                            + "; the twin's gradient is not zero"
-                        ),
+                    divergence(
+                        "vjp",
+                        v,
                         dtype=dtype,
                         device=device,
-                        max_abs_error=float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf))))
-                        if jg.size
-                        else 0.0,
+                        argument=diff_pos[k],
+                        max_abs_error=worst,
                     )
                 )
 
@@ -356,29 +282,24 @@ def _check(
             continue
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
         if not c.ok and not c.nonfinite_mismatch and dtype != "float64":
-            # right in float64, off in float32: the rounding of torch's formula, not a bug
-            if t64 is None:
+            if t64 is None:  # torch's own forward in float64, computed once
                 with precision_scope("float64", device):
                     t64 = sides.torch.run(values, "float64", device, None, backward=False)
-            if compare(t64.leaves[i], expected, forward_tolerance("float64"), scale=out_scale).ok:
+            if output_rounding_only(t64.leaves[i], expected, out_scale):
                 continue
         if not c.ok:
             compiled = _compiled_vs_eager(sides, values, dtype, device, i, b)
             if compiled is not None:
                 findings.append(compiled)
                 return findings
-            diag = "nonfinite" if c.nonfinite_mismatch else "mismatch"
             findings.append(
-                _fill(
-                    _forward(
-                        f"output {i} differs: {c.mismatched} of {c.total} elements beyond "
-                        "tolerance (the gradient cannot be judged where the forward disagrees)",
-                        dtype,
-                        device,
-                        diagnosis=diag,
-                    ),
-                    c,
-                    sides.tolerance(dtype, forward=True),
+                divergence(
+                    "forward",
+                    output_mismatch(i, c),
+                    dtype=dtype,
+                    device=device,
+                    comparison=c,
+                    tolerance=sides.tolerance(dtype, forward=True),
                 )
             )
             return findings
@@ -396,19 +317,14 @@ def _check(
         if v.blame == "none":
             continue
         findings.append(
-            _fill(
-                Divergence(
-                    check="vjp",
-                    argument=diff_pos[k],
-                    blame=v.blame,
-                    diagnosis=v.diagnosis,
-                    detail=v.detail,
-                    dtype=dtype,
-                    device=device,
-                    factor=v.factor,
-                ),
-                c,
-                sides.tolerance(dtype),
+            divergence(
+                "vjp",
+                v,
+                dtype=dtype,
+                device=device,
+                argument=diff_pos[k],
+                comparison=c,
+                tolerance=sides.tolerance(dtype),
             )
         )
     return findings

@@ -22,6 +22,7 @@ from hypothesis.errors import Flaky, Unsatisfiable
 
 from .bridge import precision_scope
 from .checks import BothRaised, Hung, Sides, check_example, settings_findings
+from .findings import Verdict, divergence
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
@@ -66,15 +67,9 @@ def _collect(exc: BaseException) -> list[Divergence]:
 
 
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
-    return Divergence(
-        check="error",
-        argument=None,
-        blame="unknown",
-        diagnosis="error",
-        detail=f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}",
-        dtype=dtype,
-        device=device,
-        name=name,
+    why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
+    return divergence(
+        "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
     )
 
 
@@ -192,15 +187,8 @@ def run_config(
             else "hypothesis could not draw a single example from the input specs"
         )
         divergences = [
-            Divergence(
-                check="error",
-                argument=None,
-                blame="unknown",
-                diagnosis="error",
-                detail=why,
-                dtype=dtype,
-                device=device,
-                name=name,
+            divergence(
+                "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
             )
         ]
     except Exception as exc:  # an oracle bug must not crash the run: report it
@@ -223,13 +211,7 @@ def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Diverge
         )
     else:
         why = "no example was run"
-    return Divergence(
-        check="error",
-        argument=None,
-        blame="unknown",
-        diagnosis="error",
-        detail=f"nothing was compared: {why}; check the input specs and dims",
-        dtype=dtype,
-        device=device,
-        name=name,
+    why = f"nothing was compared: {why}; check the input specs and dims"
+    return divergence(
+        "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
     )

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from .bridge import precision_scope
+from .findings import Verdict
 from .rounding import PRECISION, ROUNDING
-from .tolerance import Tolerance, compare
+from .tolerance import Tolerance, compare, forward_tolerance
 
 __all__ = [
     "Probe",
@@ -114,14 +115,6 @@ class Probe:
             if side == "torch":
                 return self.torch.phi(self._at(xs), self.device, self.cots)
             return self.twin.phi(self._at(xs), self.device, self.cots)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    blame: str
-    diagnosis: str
-    detail: str
-    factor: float | None = None
 
 
 def _shift(xs: Sequence[np.ndarray], k: int, u: np.ndarray, h: float) -> list[np.ndarray]:
@@ -468,6 +461,85 @@ def diagnose(
         f"{side} gradient of argument {arg} differs from the reference on "
         f"{tol.mismatched} of {tol.total} elements (worst at index {tol.worst_index}: "
         f"{tol.actual_at_worst:.6g} vs {tol.expected_at_worst:.6g})",
+    )
+
+
+# --- verdicts on a single example's outputs and calls (no re-evaluation needed) ---------
+
+
+def side_error(err: Any) -> Verdict:
+    """One side raised (or ran past its time limit): blamed on that side."""
+    msg = str(err.exc).strip().splitlines()
+    first = msg[0] if msg else ""
+    who = "PyTorch side" if err.side == "torch" else "JAX twin"
+    if err.timed_out:
+        return Verdict(
+            err.side,
+            "error",
+            f"the {who} timed out in its {err.stage}: {first}; the run for this dtype and "
+            "device stopped there",
+        )
+    return Verdict(
+        err.side,
+        "error",
+        f"the {who} raised in its {err.stage}: {type(err.exc).__name__}: {first[:300]}",
+    )
+
+
+def disconnected(arg: int, torch_grad: Any, twin_grad: np.ndarray, *, cut: bool) -> Verdict | None:
+    """No gradient reaches argument ``arg`` in torch (None), where the twin's is not zero."""
+    if torch_grad is not None:
+        return None
+    if not (np.any(twin_grad != 0) or not np.all(np.isfinite(twin_grad))):
+        return None
+    how = (
+        "no output of torch_fn requires grad (the graph is cut inside the function: "
+        ".detach(), .numpy(), .item(), torch.no_grad(), or an integer output)"
+        if cut
+        else "torch.autograd.grad returned None for it (the graph is cut between this input "
+        "and the outputs)"
+    )
+    return Verdict(
+        "torch",
+        "disconnected",
+        f"no gradient reaches argument {arg}: {how}; the twin's gradient is not zero",
+    )
+
+
+def float32_output(i: int) -> Verdict:
+    return Verdict(
+        "torch",
+        "precision",
+        f"torch returned output {i} as float32 in a float64 run: it computes at a lower "
+        "precision than the dtype under test (a float32 constant, buffer or .float() in the "
+        "forward?)",
+    )
+
+
+def output_rounding_only(torch64: np.ndarray, reference64: np.ndarray, scale: Any) -> bool:
+    """A float32 output off, but torch's own float64 forward right: the rounding of
+    torch's formula in float32, not a bug."""
+    return compare(torch64, reference64, forward_tolerance("float64"), scale=scale).ok
+
+
+def output_mismatch(i: int, c: Any) -> Verdict:
+    """A forward finding: who is right cannot be told from outputs alone."""
+    return Verdict(
+        "unknown",
+        "nonfinite" if c.nonfinite_mismatch else "mismatch",
+        f"output {i} differs: {c.mismatched} of {c.total} elements beyond tolerance (the "
+        "gradient cannot be judged where the forward disagrees)",
+    )
+
+
+def compiled_differs(i: int, c: Any) -> Verdict:
+    return Verdict(
+        "twin",
+        "mismatch",
+        f"the twin compiled with jax.jit and the twin run eagerly disagree on output {i} "
+        f"({c.mismatched} of {c.total} elements; worst {c.actual_at_worst:.6g} compiled vs "
+        f"{c.expected_at_worst:.6g} eager at index {c.worst_index}): XLA's compilation "
+        "changes its result here, so it is no reference",
     )
 
 
