@@ -99,6 +99,8 @@ class Divergence:
     expected: float | None = None
     tolerance: str = ""
     name: str = ""
+    #: "hand" (a JAX twin the user wrote) or "auto" (built from torch_fn: jax_fn="auto")
+    twin: str = "hand"
     context: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -114,6 +116,7 @@ class Divergence:
         return (
             f"{PREFIX}{self.name + ': ' if self.name else ''}{self.check}: {target} "
             f"({self.dtype}, {self.device}): blame={self.blame}, diagnosis={self.diagnosis}"
+            + (", twin=auto" if self.twin == "auto" else "")
         )
 
     def message(self) -> str:
@@ -169,6 +172,7 @@ class Divergence:
             "tolerance": self.tolerance,
             "example": ex,
             "reproducer": self.reproducer,
+            "twin": self.twin,
         }
 
 
@@ -215,6 +219,8 @@ class Report:
     name: str
     runs: list[RunSummary]
     divergences: list[Divergence]
+    #: "hand" or "auto" (the twin was built from torch_fn's forward: jax_fn="auto")
+    twin: str = "hand"
 
     @property
     def ok(self) -> bool:
@@ -234,7 +240,9 @@ class Report:
         examples = sum(r.examples for r in self.runs)
         real = self.findings
         head = (
-            f"{PREFIX}{self.name}: "
+            f"{PREFIX}{self.name}"
+            + (" (automatic twin)" if self.twin == "auto" else "")
+            + ": "
             + (
                 f"{len(real)} divergence{'s' if len(real) != 1 else ''}"
                 if real
@@ -282,6 +290,7 @@ class Report:
         return {
             "name": self.name,
             "ok": self.ok,
+            "twin": self.twin,
             "runs": [r.to_dict() for r in self.runs],
             "divergences": [d.to_dict() for d in self.divergences],
         }

@@ -1,0 +1,81 @@
+r"""Functions for the automatic twin's tests (``jax_fn="auto"``), and pairs registered
+with it for the command-line test.
+
+Each backward here is correct; what varies is whether torchax can translate the
+forward. They live in an importable module so that a reproducer can import them in a
+subprocess. Importing this module does not import torchax: the twins are built when a
+pair is verified.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import oracle
+from oracle import tensor
+from tests import specimens as sp
+
+
+def _fn(forward, backward, name):
+    """A torch.autograd.Function from a forward and a backward (one tensor argument)."""
+
+    def fwd(ctx, x):
+        ctx.save_for_backward(x)
+        return forward(x)
+
+    def bwd(ctx, g):
+        (x,) = ctx.saved_tensors
+        return backward(x, g)
+
+    return type(
+        name,
+        (torch.autograd.Function,),
+        {"forward": staticmethod(fwd), "backward": staticmethod(bwd)},
+    )
+
+
+def _masked_square(x):
+    # a boolean mask: the selected part's shape depends on the data
+    y = torch.zeros_like(x)
+    y[x > 0] = x[x > 0] ** 2
+    return y
+
+
+#: y = x^2 where x > 0, else 0; dy/dx = 2x (x > 0). Written with a boolean mask.
+MaskedSquare = _fn(_masked_square, lambda x, g: g * 2 * x * (x > 0), "MaskedSquare")
+
+#: y = 2x, computed through numpy: the automatic twin cannot follow it.
+NumpyDouble = _fn(
+    lambda x: torch.from_numpy(x.detach().cpu().numpy() * 2), lambda x, g: 2 * g, "NumpyDouble"
+)
+
+
+def _sum_scaled_backward(x, g):
+    # y = x * s with s = sum(x): dL/dx = g s + sum(g x)
+    return g * x.sum() + (g * x).sum()
+
+
+#: y = x * sum(x), with the sum taken through .item(): the automatic twin cannot follow it.
+ItemScale = _fn(lambda x: x * x.sum().item(), _sum_scaled_backward, "ItemScale")
+
+#: y = ln Gamma(x); dy/dx = digamma(x). torchax 0.0.13 computes lgamma in float32.
+LogGamma = _fn(torch.lgamma, lambda x, g: g * torch.special.digamma(x), "LogGamma")
+
+
+# --- pairs for the command line: one clean, one specimen, both with the automatic twin
+
+oracle.twin("auto", inputs=[tensor("n")], name="cli_auto_sin", max_examples=10)(sp.GoodSin)
+oracle.twin(
+    "auto",
+    inputs=[tensor("n", low=-3, high=3)],
+    name="cli_auto_scaled_exp",
+    max_examples=10,
+    known_divergence=oracle.Known(
+        "backward doubles the derivative",
+        argument=0,
+        check="vjp",
+        diagnosis="scaled",
+        factor=2.0,
+        blame="torch",
+    ),
+)(sp.ScaledExp)
