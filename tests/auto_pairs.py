@@ -62,6 +62,15 @@ ItemScale = _fn(lambda x: x * x.sum().item(), _sum_scaled_backward, "ItemScale")
 LogGamma = _fn(torch.lgamma, lambda x, g: g * torch.special.digamma(x), "LogGamma")
 
 
+#: a straight-through estimator: rounds forward, passes the gradient through unchanged
+#: backward. Deliberate, and not the derivative of round (zero almost everywhere).
+RoundSTE = _fn(torch.round, lambda x, g: g, "RoundSTE")
+
+#: meant to be y = 2 sin x, but the forward forgets the 2; the backward is the derivative
+#: of what the forward computes (cos x), so only a twin of the intended maths can tell.
+ForgetsTheTwo = _fn(torch.sin, lambda x, g: g * torch.cos(x), "ForgetsTheTwo")
+
+
 # --- pairs for the command line: one clean, one specimen, both with the automatic twin
 
 oracle.twin("auto", inputs=[tensor("n")], name="cli_auto_sin", max_examples=10)(sp.GoodSin)

@@ -124,6 +124,32 @@ def test_computes_in_float64_when_the_run_is_float64():
         assert pull(jnp.ones(2, jnp.float64))[0].dtype == jnp.float64
 
 
+# --- what it cannot see, by construction ------------------------------------------
+
+
+@needs_torchax
+def test_reports_a_deliberate_straight_through_estimator_as_a_divergence():
+    # the twin differentiates round itself (0 almost everywhere), not the surrogate
+    report = auto_verify(ap.RoundSTE.apply, [tensor("n", low=-3, high=3)], dtypes="float64")
+    assert [(d.check, d.blame) for d in report.findings] == [("vjp", "torch")], report
+
+
+@needs_torchax
+def test_cannot_find_a_bug_in_the_forward_it_shares_but_a_hand_twin_can():
+    inputs = [tensor("n")]
+    auto = auto_verify(ap.ForgetsTheTwo.apply, inputs, dtypes="float64")
+    assert auto.ok, auto
+    hand = oracle.verify(
+        ap.ForgetsTheTwo.apply,
+        losses.double_sin_jax,
+        inputs,
+        seed=0,
+        max_examples=10,
+        dtypes="float64",
+    )
+    assert "forward" in {d.check for d in hand.findings}, hand
+
+
 # --- what it says about itself ---------------------------------------------------
 
 
