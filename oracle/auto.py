@@ -242,7 +242,7 @@ class AutoTwin:
 
         targs = tx.interop.torch_view(args)
         try:
-            with env, _RefuseLeavingJax(), warnings.catch_warnings():
+            with env, torch.device("jax"), _RefuseLeavingJax(), warnings.catch_warnings():
                 # torch's int64 indices are int32 in JAX's 32-bit mode, as the oracle's own
                 # integer inputs are: JAX's warning about it would be noise on every call
                 warnings.filterwarnings("ignore", "Explicitly requested dtype int64")

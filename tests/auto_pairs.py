@@ -62,6 +62,14 @@ ItemScale = _fn(lambda x: x * x.sum().item(), _sum_scaled_backward, "ItemScale")
 LogGamma = _fn(torch.lgamma, lambda x, g: g * torch.special.digamma(x), "LogGamma")
 
 
+def _weights(x):
+    # a tensor made inside the forward, with no device given: torch puts it on the CPU
+    return torch.arange(1, x.shape[-1] + 1, dtype=x.dtype)
+
+
+#: y = x * [1, 2, ..., n], with the weights built in the forward; dy/dx = the weights.
+RangeWeighted = _fn(lambda x: x * _weights(x), lambda x, g: g * _weights(x), "RangeWeighted")
+
 #: a straight-through estimator: rounds forward, passes the gradient through unchanged
 #: backward. Deliberate, and not the derivative of round (zero almost everywhere).
 RoundSTE = _fn(torch.round, lambda x, g: g, "RoundSTE")

@@ -115,6 +115,13 @@ def test_is_a_jax_callable_for_jvp_hessian_and_vmap_like_the_hand_twin():
 
 
 @needs_torchax
+def test_translates_a_forward_that_makes_its_own_tensors():
+    # torch.arange(...) with no device is a CPU tensor in torch; the twin makes it in JAX
+    report = auto_verify(ap.RangeWeighted.apply, [tensor("b n")])
+    assert report.ok, report
+
+
+@needs_torchax
 def test_computes_in_float64_when_the_run_is_float64():
     twin = auto_twin(losses.MyCustomFunction.apply)
     with jax.enable_x64(True):
