@@ -7,16 +7,19 @@ differentiates the forward's own operations and never calls a hand-written
 so every check that takes a twin takes it.
 
 What it cannot do, it says, as an :class:`AutoTwinError` raised from the twin's call
-(the run reports an error finding blamed on the twin, never a pass):
+("the twin cannot be built automatically: ...", or "the automatic twin computed in
+float32 inside a float64 run ..."); the run reports it as an error finding blamed on the
+twin, never a pass:
 
-* a forward that leaves JAX (``.numpy()``, ``.item()``, ``.tolist()``, ``float(t)``):
+* a forward that leaves JAX (``.numpy()``, ``.item()``, ``.tolist()``, ``float(t)``,
+  ``.cpu()``):
   JAX cannot differentiate through a Python number or a numpy array;
 * an operator torchax does not implement;
 * an operator torchax computes in float32 inside a float64 run (``lgamma``,
   ``digamma``, ``logit``, ``cdist`` in torchax 0.0.13): a float64 check against it
   would judge torch by a float32 reference.
 
-torchax is imported only when an automatic twin is first called, never by ``import
+torchax is imported only when an automatic twin is first built, never by ``import
 oracle``, because importing it changes process-wide state; :func:`load_torchax` undoes
 what can be undone (see its docstring).
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import torch
 
 __all__ = ["AUTO", "AutoTwin", "AutoTwinError", "auto_twin", "load_torchax", "is_auto"]
@@ -52,8 +56,9 @@ _torchax: Any = None
 class AutoTwinError(RuntimeError):
     """The automatic twin cannot stand in for a hand-written one on this forward."""
 
-    def __init__(self, why: str):
-        super().__init__(f"the twin cannot be built automatically: {why}")
+
+def _cannot_build(why: str) -> AutoTwinError:
+    return AutoTwinError(f"the twin cannot be built automatically: {why}")
 
 
 def is_auto(jax_fn: Any) -> bool:
@@ -160,17 +165,45 @@ _LEAVES_JAX = {
 }
 
 
+def _leaves_jax(what: str) -> AutoTwinError:
+    return _cannot_build(
+        f"the forward calls {what}, which turns a tensor into a Python value or a numpy "
+        "array that JAX cannot differentiate through; write a JAX twin by hand"
+    )
+
+
 class _RefuseLeavingJax(torch.overrides.TorchFunctionMode):
     """Innermost torch-function mode: refuses the calls in ``_LEAVES_JAX``."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         what = _LEAVES_JAX.get(func)
         if what is not None:
-            raise AutoTwinError(
-                f"the forward calls {what}, which turns a tensor into a Python value "
-                "that JAX cannot differentiate through; write a JAX twin by hand"
-            )
+            raise _leaves_jax(what)
         return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _refusing_own_methods(tensor_type: type) -> Iterator[None]:
+    """torchax's tensor defines ``numpy`` and ``tolist`` itself, out of the torch-function
+    modes' sight: refuse them too, for the duration of one call of the forward."""
+    saved = {name: tensor_type.__dict__.get(name) for name in ("numpy", "tolist")}
+
+    def refuse(what: str) -> Callable:
+        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise _leaves_jax(what)
+
+        return method
+
+    for name in saved:
+        setattr(tensor_type, name, refuse(f".{name}()"))
+    try:
+        yield
+    finally:
+        for name, method in saved.items():
+            if method is None:
+                delattr(tensor_type, name)
+            else:
+                setattr(tensor_type, name, method)
 
 
 def _downcasts(jaxpr: Any, found: set[str]) -> None:
@@ -242,22 +275,25 @@ class AutoTwin:
 
         targs = tx.interop.torch_view(args)
         try:
-            with env, torch.device("jax"), _RefuseLeavingJax(), warnings.catch_warnings():
+            with (
+                env,
+                torch.device("jax"),
+                _RefuseLeavingJax(),
+                _refusing_own_methods(tx.tensor.Tensor),
+                warnings.catch_warnings(),
+            ):
                 # torch's int64 indices are int32 in JAX's 32-bit mode, as the oracle's own
                 # integer inputs are: JAX's warning about it would be noise on every call
                 warnings.filterwarnings("ignore", "Explicitly requested dtype int64")
                 out = fn(*targs)
         except jax.errors.TracerArrayConversionError as exc:
-            raise AutoTwinError(
-                "the forward converts a tensor to numpy (.numpy(), np.asarray, ...), which "
-                "JAX cannot trace or differentiate; write a JAX twin by hand"
-            ) from exc
+            raise _leaves_jax(".cpu() or np.asarray(tensor)") from exc
         except tx.tensor.OperatorNotFound as exc:
-            raise AutoTwinError(f"torchax does not implement an operator it uses: {exc}") from exc
+            raise _cannot_build(f"torchax does not implement an operator it uses: {exc}") from exc
         out = tx.interop.jax_view(out)
         for leaf in jax.tree_util.tree_leaves(out):
             if isinstance(leaf, torch.Tensor):
-                raise AutoTwinError(
+                raise _cannot_build(
                     "the forward returned a torch tensor that was not computed from its "
                     "inputs in JAX (made from numpy or Python numbers?); write a JAX twin by hand"
                 )
@@ -282,7 +318,11 @@ class AutoTwin:
 
         try:
             closed = jax.make_jaxpr(forward)(*[_abstract(args[i]) for i in arrays])
-        except (jax.errors.ConcretizationTypeError, jax.errors.NonConcreteBooleanIndexError):
+        except (
+            jax.errors.ConcretizationTypeError,
+            jax.errors.TracerIntegerConversionError,
+            jax.errors.NonConcreteBooleanIndexError,
+        ):
             # data-dependent shapes or control flow: no program to read
             self._precision_checked[key] = True
             return True
@@ -299,6 +339,7 @@ class AutoTwin:
         return False
 
     def __call__(self, *args: Any) -> Any:
+        args = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
         check_outputs = self._check_precision(args)
         out = self._forward(*args)
         narrow = [

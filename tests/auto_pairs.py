@@ -46,7 +46,7 @@ MaskedSquare = _fn(_masked_square, lambda x, g: g * 2 * x * (x > 0), "MaskedSqua
 
 #: y = 2x, computed through numpy: the automatic twin cannot follow it.
 NumpyDouble = _fn(
-    lambda x: torch.from_numpy(x.detach().cpu().numpy() * 2), lambda x, g: 2 * g, "NumpyDouble"
+    lambda x: torch.from_numpy(x.detach().numpy() * 2), lambda x, g: 2 * g, "NumpyDouble"
 )
 
 
@@ -57,6 +57,11 @@ def _sum_scaled_backward(x, g):
 
 #: y = x * sum(x), with the sum taken through .item(): the automatic twin cannot follow it.
 ItemScale = _fn(lambda x: x * x.sum().item(), _sum_scaled_backward, "ItemScale")
+
+#: the same, with the sum taken through .tolist()
+ToListScale = _fn(
+    lambda x: x * sum(x.sum(-1, keepdim=True).tolist()), _sum_scaled_backward, "ToListScale"
+)
 
 #: y = ln Gamma(x); dy/dx = digamma(x). torchax 0.0.13 computes lgamma in float32.
 LogGamma = _fn(torch.lgamma, lambda x, g: g * torch.special.digamma(x), "LogGamma")

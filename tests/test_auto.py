@@ -196,8 +196,9 @@ def test_a_reproducer_of_an_automatic_twins_finding_replays_it(tmp_path):
 @pytest.mark.parametrize(
     ("fn", "says"),
     [
-        pytest.param(ap.NumpyDouble, "converts a tensor to numpy", id="numpy"),
+        pytest.param(ap.NumpyDouble, "calls .numpy()", id="numpy"),
         pytest.param(ap.ItemScale, "calls .item()", id="item"),
+        pytest.param(ap.ToListScale, "calls .tolist()", id="tolist"),
     ],
 )
 def test_a_forward_that_leaves_jax_is_an_error_blamed_on_the_twin_never_a_pass(fn, says):
