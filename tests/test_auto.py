@@ -397,3 +397,21 @@ def test_the_command_line_checks_automatic_pairs():
         ("cli_auto_sin", "float32", "clean"),
         ("cli_auto_sin", "float64", "clean"),
     ]
+
+
+@needs_torchax
+def test_the_pytest_plugin_checks_automatic_pairs(pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", ROOT)
+    pytester.makepyfile(
+        test_twins="def test_twins(oracle_pair, oracle_check):\n    oracle_check(oracle_pair)\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--oracle-modules=tests.auto_pairs",
+        "--oracle-dtype=float64",
+        "--oracle-device=cpu",
+        "--oracle-seed=0",
+        "-p",
+        "no:cacheprovider",
+    )
+    # the clean pair passes, and so does the specimen, flagged as declared
+    result.assert_outcomes(passed=2)
