@@ -375,6 +375,11 @@ def test_a_registered_automatic_pair_verifies_with_the_automatic_twin():
     assert report.twin == "auto"
     assert [r.outcome for r in pair.outcomes(report)] == ["flagged"]
     assert all(r.expected for r in pair.outcomes(report))
+    # its reproducer looks the pair up in the registry, then builds the automatic twin
+    code = report.findings[0].reproducer
+    assert "oracle.registry()['cli_auto_scaled_exp']" in code
+    assert code.index("_pair.jax_fn") < code.index("jax_fn = auto_twin(torch_fn)")
+    compile(code, "reproducer", "exec")
 
 
 @needs_torchax
