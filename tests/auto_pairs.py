@@ -63,6 +63,18 @@ ToListScale = _fn(
     lambda x: x * sum(x.sum(-1, keepdim=True).tolist()), _sum_scaled_backward, "ToListScale"
 )
 
+#: the same, with the sum taken through float(tensor)
+FloatScale = _fn(lambda x: x * float(x.sum()), _sum_scaled_backward, "FloatScale")
+
+#: y = 2x, through numpy after moving to the CPU (what code written for CUDA does)
+CpuNumpyDouble = _fn(
+    lambda x: torch.from_numpy(x.detach().cpu().numpy() * 2), lambda x, g: 2 * g, "CpuNumpyDouble"
+)
+
+#: the R factor of a QR decomposition by geqrf, which torchax 0.0.13 does not implement
+#: (the backward is a placeholder: the twin fails before it matters)
+Geqrf = _fn(lambda a: torch.geqrf(a)[0], lambda a, g: g, "Geqrf")
+
 #: y = ln Gamma(x); dy/dx = digamma(x). torchax 0.0.13 computes lgamma in float32.
 LogGamma = _fn(torch.lgamma, lambda x, g: g * torch.special.digamma(x), "LogGamma")
 

@@ -199,6 +199,8 @@ def test_a_reproducer_of_an_automatic_twins_finding_replays_it(tmp_path):
         pytest.param(ap.NumpyDouble, "calls .numpy()", id="numpy"),
         pytest.param(ap.ItemScale, "calls .item()", id="item"),
         pytest.param(ap.ToListScale, "calls .tolist()", id="tolist"),
+        pytest.param(ap.FloatScale, "calls float(tensor)", id="float"),
+        pytest.param(ap.CpuNumpyDouble, "calls .cpu() or np.asarray(tensor)", id="cpu"),
     ],
 )
 def test_a_forward_that_leaves_jax_is_an_error_blamed_on_the_twin_never_a_pass(fn, says):
@@ -209,6 +211,19 @@ def test_a_forward_that_leaves_jax_is_an_error_blamed_on_the_twin_never_a_pass(f
         assert (d.check, d.blame, d.diagnosis) == ("error", "twin", "error")
         assert "the twin cannot be built automatically: " in d.detail
         assert says in d.detail
+
+
+@needs_torchax
+def test_an_operator_torchax_lacks_is_an_error_blamed_on_the_twin():
+    report = auto_verify(ap.Geqrf.apply, [tensor("n n")], max_examples=3)
+    assert {(d.dtype, d.check, d.blame) for d in report.findings} == {
+        ("float32", "error", "twin"),
+        ("float64", "error", "twin"),
+    }
+    assert "the twin cannot be built automatically: torchax does not implement" in (
+        report.findings[0].detail
+    )
+    assert "geqrf" in report.findings[0].detail
 
 
 @needs_torchax
@@ -322,6 +337,7 @@ state = {
     "telemetry_var": os.environ.get("ENABLE_RUNTIME_UPTIME_TELEMETRY"),
     "fastpath_restored": torch.backends.mha.get_fastpath_enabled() == fastpath,
     "decompositions_restored": tables == decomp.global_decomposition_table,
+    "privateuse1": torch._C._get_privateuse1_backend_name(),
 }
 try:
     compiled = torch.compile(lambda x: x.sin() * 2, backend="eager")
@@ -362,6 +378,11 @@ def test_importing_torchax_leaves_the_environment_variable_unset(after_auto):
 def test_importing_torchax_leaves_torchs_global_switches_and_tables_as_they_were(after_auto):
     assert after_auto["fastpath_restored"]
     assert after_auto["decompositions_restored"]
+
+
+def test_importing_torchax_renames_torchs_privateuse1_device_for_good(after_auto):
+    # what cannot be undone (torch allows one rename per process), as the README says
+    assert after_auto["privateuse1"] == "jax"
 
 
 # --- the registry and the command line --------------------------------------------
