@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from hypothesis import Phase, settings
 
 import losses
 import oracle
@@ -252,7 +253,12 @@ def test_a_forward_with_a_boolean_mask_is_checked_eagerly():
 def test_a_boolean_mask_forward_with_a_wrong_backward_is_still_flagged():
     wrong = ap._fn(ap._masked_square, lambda x, g: g * x * (x > 0), "HalfMaskedSquare")
     report = auto_verify(
-        wrong.apply, [tensor("n", low=-2, high=2)], dims={"n": (3, 3)}, dtypes="float64"
+        wrong.apply,
+        [tensor("n", low=-2, high=2)],
+        dims={"n": (3, 3)},
+        dtypes="float64",
+        # shrinking re-runs the eager twin many times, and the finding is the same without
+        settings=settings(phases=[Phase.generate]),
     )
     assert {(d.check, d.blame, d.diagnosis) for d in report.findings} == {
         ("vjp", "torch", "scaled")
