@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from hypothesis import settings as hsettings
 
+from .auto import auto_twin, is_auto
 from .bridge import normalize_devices, normalize_dtypes
 from .checks import Sides
 from .guard import DEFAULT_TIMEOUT, Guard
@@ -75,15 +76,17 @@ def verify(
     makes the run reproducible; ``max_examples`` defaults to 100 (or the
     ``oracle-campaign`` profile's, when that profile is loaded). ``rtol``/``atol``
     replace the oracle's tolerance rule with torch.testing's. ``settings`` is a parent
-    hypothesis settings object (database, phases...).
+    hypothesis settings object (database, phases...). ``jax_fn="auto"`` builds the twin
+    from ``torch_fn``'s forward (:mod:`oracle.auto`; needs ``gradient-oracle[auto]``).
     """
     if not callable(torch_fn):
         raise TypeError(
             f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
         )
-    if not callable(jax_fn):
+    twin = "auto" if is_auto(jax_fn) else "hand"
+    if not callable(jax_fn) and twin == "hand":
         raise TypeError(
-            f"jax_fn must be callable (the JAX twin of torch_fn's forward); got {jax_fn!r}"
+            f'jax_fn must be callable (the JAX twin of torch_fn\'s forward) or "auto"; got {jax_fn!r}'
         )
     specs = normalize_inputs(inputs)
     bounds = normalize_dims(specs, dims)
@@ -105,8 +108,9 @@ def verify(
     name = name or _name_of(torch_fn)
 
     guard = Guard(_check_timeout(timeout))
+    twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     sides = Sides(
-        TorchSide(torch_fn, specs, guard), TwinSide(jax_fn, specs, guard), specs, user_tol
+        TorchSide(torch_fn, specs, guard), TwinSide(twin_fn, specs, guard), specs, user_tol
     )
     strategy = example_strategy(specs, bounds)
     fn_refs = _fn_refs(torch_fn, jax_fn, name)
@@ -131,7 +135,9 @@ def verify(
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
-    return Report(name=name, runs=runs, divergences=divergences)
+    for d in divergences:
+        d.twin = twin
+    return Report(name=name, runs=runs, divergences=divergences, twin=twin)
 
 
 @contextlib.contextmanager
@@ -148,11 +154,13 @@ def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
     from .registration import registry
 
     reg = registry()
+    auto = is_auto(jax_fn)
     if name in reg and reg[name].torch_fn is torch_fn and reg[name].jax_fn is jax_fn:
-        return {"registry": name, "module": reg[name].module}
+        return {"registry": name, "module": reg[name].module, "auto": auto}
     return {
         "torch_fn": function_source(torch_fn, "torch_fn"),
-        "jax_fn": function_source(jax_fn, "jax_fn"),
+        "jax_fn": None if auto else function_source(jax_fn, "jax_fn"),
+        "auto": auto,
     }
 
 

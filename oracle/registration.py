@@ -130,7 +130,7 @@ class Pair:
 
     name: str
     torch_fn: Callable
-    jax_fn: Callable
+    jax_fn: Callable | str  # "auto": built from torch_fn when verified
     inputs: tuple
     dims: Mapping[str, Any] | None
     known_divergence: Known | None
@@ -245,7 +245,7 @@ def _torch_callable(obj: Any, module_kwargs: Mapping[str, Any] | None) -> Callab
 
 
 def twin(
-    jax_fn: Callable,
+    jax_fn: Callable | str,
     *,
     inputs: Sequence[Any],
     dims: Mapping[str, Any] | None = None,
@@ -254,15 +254,16 @@ def twin(
     module_kwargs: Mapping[str, Any] | None = None,
     **verify_options: Any,
 ) -> Callable[[Any], Any]:
-    """Register the decorated PyTorch object with its JAX twin.
+    """Register the decorated PyTorch object with its JAX twin (or ``"auto"``: the twin
+    is built from its forward, see :mod:`oracle.auto`).
 
     The decorated object is returned unchanged. ``known_divergence`` marks a specimen
     that is wrong on purpose: a string (any finding counts) or a :class:`Known` naming
     the finding it must show. Other keyword arguments (``rtol``, ``atol``, ``dtypes``,
     ``max_examples``...) become the pair's defaults for :func:`oracle.verify`.
     """
-    if not callable(jax_fn):
-        raise TypeError(f"@oracle.twin: jax_fn must be callable; got {jax_fn!r}")
+    if not callable(jax_fn) and jax_fn != "auto":
+        raise TypeError(f'@oracle.twin: jax_fn must be callable or "auto"; got {jax_fn!r}')
     # the pair belongs to the module that registers it (the catalog's, say), which need
     # not be where the decorated object was defined
     caller = sys._getframe(1).f_globals.get("__name__", "__main__")

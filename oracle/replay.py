@@ -103,6 +103,9 @@ def _literal(v: Any) -> str:
     return repr(v)
 
 
+_AUTO_TWIN = 'from oracle.auto import auto_twin\njax_fn = auto_twin(torch_fn)  # jax_fn="auto"'
+
+
 def _bindings(fn_refs: dict[str, Any]) -> str:
     if fn_refs.get("registry"):
         module = fn_refs["module"]
@@ -110,11 +113,14 @@ def _bindings(fn_refs: dict[str, Any]) -> str:
             f"import oracle\nimport {module}  # registers the pair\n"
             f"_pair = oracle.registry()[{fn_refs['registry']!r}]\n"
             "torch_fn, jax_fn = _pair.torch_fn, _pair.jax_fn"
+            + ("\n" + _AUTO_TWIN if fn_refs.get("auto") else "")
         )
     lines = []
     for var in ("torch_fn", "jax_fn"):
         src = fn_refs.get(var)
-        if src is None:
+        if var == "jax_fn" and fn_refs.get("auto"):
+            lines.append(_AUTO_TWIN)
+        elif src is None:
             lines.append(
                 f"{var} = None  # could not be imported (a lambda or local function): define it here"
             )

@@ -99,6 +99,8 @@ class Divergence:
     expected: float | None = None
     tolerance: str = ""
     name: str = ""
+    #: "hand" (a JAX twin the user wrote) or "auto" (built from torch_fn: jax_fn="auto")
+    twin: str = "hand"
     #: what a plot needs to draw the finding again: the two functions, the input specs,
     #: the example's values and cotangent seed (plain data; no live engine objects)
     replay_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -117,6 +119,7 @@ class Divergence:
         return (
             f"{PREFIX}{self.name + ': ' if self.name else ''}{self.check}: {target} "
             f"({self.dtype}, {self.device}): blame={self.blame}, diagnosis={self.diagnosis}"
+            + (", twin=auto" if self.twin == "auto" else "")
         )
 
     def message(self) -> str:
@@ -172,6 +175,7 @@ class Divergence:
             "tolerance": self.tolerance,
             "example": ex,
             "reproducer": self.reproducer,
+            "twin": self.twin,
         }
 
 
@@ -217,6 +221,8 @@ class Report:
     name: str
     runs: list[RunSummary]
     divergences: list[Divergence]
+    #: "hand" or "auto" (the twin was built from torch_fn's forward: jax_fn="auto")
+    twin: str = "hand"
 
     @property
     def ok(self) -> bool:
@@ -236,7 +242,9 @@ class Report:
         examples = sum(r.examples for r in self.runs)
         real = self.findings
         head = (
-            f"{PREFIX}{self.name}: "
+            f"{PREFIX}{self.name}"
+            + (" (automatic twin)" if self.twin == "auto" else "")
+            + ": "
             + (
                 f"{len(real)} divergence{'s' if len(real) != 1 else ''}"
                 if real
@@ -284,6 +292,7 @@ class Report:
         return {
             "name": self.name,
             "ok": self.ok,
+            "twin": self.twin,
             "runs": [r.to_dict() for r in self.runs],
             "divergences": [d.to_dict() for d in self.divergences],
         }

@@ -213,6 +213,8 @@ _TRACE_ERRORS = (
     jax.errors.TracerBoolConversionError,
     jax.errors.TracerIntegerConversionError,
 )
+#: errors only an eager run avoids: a boolean index makes a data-dependent shape
+_EAGER_ERRORS = (jax.errors.NonConcreteBooleanIndexError,)
 
 
 class TwinSide:
@@ -228,6 +230,7 @@ class TwinSide:
         self.specs = specs
         self.guard = guard or Guard()
         self._static_scalars = False  # set when the twin needs concrete float values
+        self._eager = False  # set when the twin cannot be traced at all (see _eagerly)
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
         self._jits: dict[tuple[str, bool], Any] = {}
 
@@ -261,6 +264,8 @@ class TwinSide:
         return layout, groups
 
     def _call(self, which, values, dtype, device, *extra):
+        if self._eager:
+            return self._eagerly(which, values, dtype, device, *extra)
         layout, g = self._split(values, dtype, device)
         small = sum(a.size for a in g["diff"] + g["array"]) < SMALL_PROGRAM
         fn = self._jit(which, small)
@@ -276,18 +281,39 @@ class TwinSide:
             with jax.default_device(jax_device(device)):
                 return self.guard.call("twin", which, fn, *args, *extra)
         except SideError as err:
-            if not isinstance(err.exc, _TRACE_ERRORS):
+            exc = err.exc
+            if not isinstance(exc, _TRACE_ERRORS + _EAGER_ERRORS):
                 raise
-            if self._static_scalars or "scalar" not in layout:
-                raise
+            if self._static_scalars or "scalar" not in layout or isinstance(exc, _EAGER_ERRORS):
+                self._eager = True
+                return self._eagerly(which, values, dtype, device, *extra)
             # the twin branches on a float hyper-parameter in Python: compile it in
             self._static_scalars = True
             return self._call(which, values, dtype, device, *extra)
+
+    # --- the eager path: twins whose shapes or control flow depend on the data --------
+    # (boolean masks, nonzero, `if x.sum() > 0`) cannot be traced by jax.jit or
+    # jax.eval_shape; run op by op instead, from then on for this pair. JAX's
+    # differentiation works eagerly on concrete values.
+
+    def _eagerly(self, which, values, dtype, device, *extra):
+        layout, g = self._split(values, dtype, device)
+        body = _twin_vjp if which == "vjp" else _twin_forward
+        with jax.default_device(jax_device(device)):
+            # JAX arrays, as a compiled call would see (the twin may call their methods)
+            diff, arrays = (tuple(jnp.asarray(a) for a in g[k]) for k in ("diff", "array"))
+            args = (self.fn, layout, tuple(g["static"]), diff, arrays, tuple(g["scalar"]))
+            return self.guard.call("twin", which, body, *args, *extra)
 
     def output_shapes(
         self, values: Sequence[Any], dtype: str, device: str
     ) -> list[tuple[int, ...] | None]:
         """Shapes of the floating outputs (None for the others), traced once per signature."""
+        if self._eager:  # they may depend on the data: computed for each example
+            leaves = self._eagerly("forward", values, dtype, device)
+            return [
+                tuple(x.shape) if jnp.issubdtype(x.dtype, jnp.inexact) else None for x in leaves
+            ]
         layout = self._layout(values)
         key = (
             dtype,
@@ -315,10 +341,12 @@ class TwinSide:
                     tuple(g["scalar"]),
                 )
             except SideError as err:
-                if not isinstance(err.exc, _TRACE_ERRORS):
+                exc = err.exc
+                if not isinstance(exc, _TRACE_ERRORS + _EAGER_ERRORS):
                     raise
-                if self._static_scalars or "scalar" not in layout:
-                    raise
+                if self._static_scalars or "scalar" not in layout or isinstance(exc, _EAGER_ERRORS):
+                    self._eager = True
+                    return self.output_shapes(values, dtype, device)
                 self._static_scalars = True
                 return self.output_shapes(values, dtype, device)
             self._shapes[key] = [
@@ -364,21 +392,7 @@ class TwinSide:
 
     def forward_eager(self, values: Sequence[Any], dtype: str, device: str) -> list[np.ndarray]:
         """The twin's outputs run op by op, not compiled (call inside ``precision_scope``)."""
-        layout, g = self._split(values, dtype, device)
-        statics = tuple(g["static"])
-        with jax.default_device(jax_device(device)):
-            out = self.guard.call(
-                "twin",
-                "forward",
-                _twin_forward,
-                self.fn,
-                layout,
-                statics,
-                tuple(g["diff"]),
-                tuple(g["array"]),
-                tuple(g["scalar"]),
-            )
-        return [np.asarray(x) for x in out]
+        return [np.asarray(x) for x in self._eagerly("forward", values, dtype, device)]
 
     def forward(self, values: Sequence[Any], device: str) -> list[np.ndarray]:
         """The twin's outputs in float64 (call inside ``precision_scope``)."""
