@@ -553,33 +553,24 @@ def _small_gap(t: np.ndarray, r: np.ndarray) -> bool:
 
 
 def _not_excused_at_kink(
-    tk: np.ndarray, jk: np.ndarray, kinks: list[tuple[tuple[int, ...], float, float]], arg: int
+    tk: np.ndarray, kinks: list[tuple[tuple[int, ...], float, float]], arg: int
 ) -> Verdict | None:
     """At a kink either side may pick a value between the one-sided slopes, and autodiff
     through a composite function may pick one outside them (a sparsemax at a corner of
-    its pieces: 0.70 where the slopes along the axis are 0 and 0.21). A NaN or infinity
-    where both slopes are finite, or a value an order of magnitude outside the slopes
-    and the twin's value, is no convention."""
+    its pieces: 0.70 where the slopes along the axis are 0 and 0.21). Finite values are
+    therefore not judged there: the slopes are estimated over steps that may reach other
+    kinks nearby (``|x - t| + 0.5 |x - round(x)|`` at ``x = t = 1e-9``: estimated slopes
+    of +-0.03 around a right value of 0.35). A NaN or infinity where both slopes are
+    finite is no convention: 0/0 in the backward."""
     for idx, lo, hi in kinks:
         v = float(tk[idx])
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            continue
-        if not np.isfinite(v):
+        if np.isfinite(lo) and np.isfinite(hi) and not np.isfinite(v):
             return Verdict(
                 "torch",
                 "nonfinite",
                 f"torch's gradient of argument {arg} is {v} at index {idx}, a kink whose "
                 f"one-sided derivatives are finite ({lo:.4g}, {hi:.4g}): 0/0 in the backward "
                 "(x / |x| at 0?)",
-            )
-        other = float(jk[idx]) if np.isfinite(jk[idx]) else 0.0
-        slack = 10.0 * max(abs(lo), abs(hi), abs(other)) + 1e-12
-        if v < lo - slack or v > hi + slack:
-            return Verdict(
-                "torch",
-                "mismatch",
-                f"torch's gradient of argument {arg} at index {idx} is {v:.6g}, far outside "
-                f"the one-sided derivatives ({lo:.4g}, {hi:.4g}) of the kink it sits on",
             )
     return None
 
@@ -666,7 +657,7 @@ def judge_gradient(
         where = ", ".join(
             f"index {idx} (one-sided derivatives {lo:.4g}, {hi:.4g})" for idx, lo, hi in kinks[:3]
         )
-        bad = _not_excused_at_kink(tk, jk, kinks, arg)
+        bad = _not_excused_at_kink(tk, kinks, arg)
         if bad is not None:
             return bad
         if t2 is not None and _close64(t2[k], j2[k]):

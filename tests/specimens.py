@@ -331,13 +331,6 @@ SignOverAbs = _fn(torch.abs, lambda x, g: g * x / x.abs(), "SignOverAbs")
 SignOverAbs.__doc__ = """|x| with the backward ``x / |x|``: NaN at 0, where both one-sided
 slopes (-1 and 1, times grad_output) are finite."""
 
-FarOffAtKink = _fn(
-    torch.abs,
-    lambda x, g: g * torch.where(x == 0, torch.full_like(x, 50.0), x.sign()),
-    "FarOffAtKink",
-)
-FarOffAtKink.__doc__ = "|x| whose backward returns 50 at 0, far outside the slopes -1 and 1."
-
 
 def saturated_cross_entropy(logits):
     """Cross-entropy with target 0 over logits whose softmax saturates (built in torch)."""
