@@ -1,9 +1,9 @@
 """The referee's record: false alarms and misses over many random seeds (``make campaign``).
 
-Every clean pair (the catalog's, the test suite's correct specimens, the mutation set's
-originals) runs in both dtypes under each of ``--seeds`` random seeds; every wrong one
-(the catalog's specimens, the suite's wrong specimens, the 35 mutants) under
-``--wrong-seeds``. A clean pair flagged under any seed is a **false alarm**; a wrong one
+Every clean pair of the catalog and of the test suite's correct specimens runs in both
+dtypes under each of ``--seeds`` random seeds (default 50), their wrong ones (the catalog's
+specimens, the suite's wrong specimens) under ``--wrong-seeds`` (20); the mutation set's
+23 originals and 35 mutants under ``--mutant-seeds`` (10). A clean pair flagged under any seed is a **false alarm**; a wrong one
 not flagged (in a dtype where it is wrong) is a **miss**. Target: 0 and 0.
 
 A pair's compiled programs are kept across its seeds (a fresh ``verify`` per seed would
@@ -338,7 +338,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=50, help="random seeds per clean pair")
     p.add_argument("--wrong-seeds", type=int, default=20, help="random seeds per wrong pair")
-    p.add_argument("--max-examples", type=int, default=40, help="examples per seed and dtype")
+    p.add_argument(
+        "--mutant-seeds",
+        type=int,
+        default=10,
+        help="random seeds per pair of the mutation set (originals and mutants)",
+    )
+    p.add_argument("--max-examples", type=int, default=20, help="examples per seed and dtype")
     p.add_argument("--seed", type=int, default=2026, help="draws the seeds (replayable)")
     p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
     p.add_argument("--no-mutants", action="store_true", help="leave out the mutation set")
@@ -352,12 +358,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = random.Random(args.seed)
     seeds = [rng.randrange(2**31) for _ in range(args.seeds)]
     wrong_seeds = seeds[: args.wrong_seeds]
+    mutant_seeds = seeds[: args.mutant_seeds]
     start = time.perf_counter()
     results = []
     alarms, misses, clean_runs, wrong_runs = [], [], 0, 0
     for i, case in enumerate(cases, 1):
         t0 = time.perf_counter()
-        rows = run_case(case, wrong_seeds if case.wrong_in else seeds, args.max_examples)
+        if case.source in ("mutant", "mutation original"):
+            mine_seeds = mutant_seeds
+        else:
+            mine_seeds = wrong_seeds if case.wrong_in else seeds
+        rows = run_case(case, mine_seeds, args.max_examples)
         if case.wrong_in:
             mine = [r for r in rows if r["dtype"] in case.wrong_in]
             wrong_runs += len(mine)
@@ -384,12 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_clean = sum(1 for c in cases if not c.wrong_in)
     n_wrong = len(cases) - n_clean
     print(
-        f"\nclean pairs: {n_clean}, runs {clean_runs} ({args.seeds} seeds x 2 dtypes), "
-        f"false alarms: {len(alarms)}"
+        f"\nclean pairs: {n_clean}, runs {clean_runs} ({args.seeds} seeds x 2 dtypes; the "
+        f"mutation set's originals {args.mutant_seeds} seeds), false alarms: {len(alarms)}"
     )
     print(
-        f"wrong pairs: {n_wrong}, runs {wrong_runs} ({args.wrong_seeds} seeds x the dtypes "
-        f"where each is wrong), misses: {len(misses)}"
+        f"wrong pairs: {n_wrong}, runs {wrong_runs} ({args.wrong_seeds} seeds, mutants "
+        f"{args.mutant_seeds}, x the dtypes where each is wrong), misses: {len(misses)}"
     )
     print(f"examples per run: {args.max_examples}; time: {elapsed:.0f} s")
     for case, r in alarms:
