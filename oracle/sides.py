@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
+from .factory import Factory
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
@@ -91,9 +92,13 @@ def _flatten_torch(out: Any) -> list[Any]:
 
 
 class TorchSide:
-    def __init__(self, fn: Callable, specs: Sequence[Any]):
+    def __init__(self, fn: Callable | Factory, specs: Sequence[Any]):
         self.fn = fn
         self.specs = specs
+
+    def callable_for(self, dtype: str, device: str) -> Callable:
+        """``fn``, or what the factory ``fn`` builds for this dtype and device."""
+        return self.fn.build(dtype, device) if isinstance(self.fn, Factory) else self.fn
 
     def run(
         self,
@@ -110,7 +115,7 @@ class TorchSide:
         diff = [a for a, s in zip(args, self.specs, strict=True) if getattr(s, "grad", False)]
         try:
             with torch.enable_grad():
-                out = self.fn(*args)
+                out = self.callable_for(dtype, device)(*args)
             leaves = _flatten_torch(out)
         except Exception as exc:
             raise SideError("torch", "forward", exc) from exc
@@ -138,7 +143,7 @@ class TorchSide:
         """<cotangent, f(x)> in float64, no graph: the scalar finite differences use."""
         args = to_torch(values, self.specs, "float64", device)
         with torch.no_grad():
-            leaves = _flatten_torch(self.fn(*args))
+            leaves = _flatten_torch(self.callable_for("float64", device)(*args))
         total = 0.0
         for leaf, c in zip(leaves, cotangents, strict=False):
             if c is not None and leaf.is_floating_point():
