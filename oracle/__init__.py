@@ -45,7 +45,7 @@ _WHERE = {
     "Outcome": "registration",
     "Report": "report",
     "Divergence": "report",
-    "factory": "factory",
+    "factory": "factories",
 }
 
 

@@ -10,7 +10,7 @@ from hypothesis import settings as hsettings
 
 from .bridge import normalize_devices, normalize_dtypes
 from .checks import Sides
-from .factory import Factory, as_factory
+from .factories import Factory, as_factory
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
 from .report import Report
@@ -79,7 +79,7 @@ def verify(
     (database, phases...).
 
     ``torch_fn`` may be a factory, built once per dtype and device (see
-    :mod:`oracle.factory`). ``inputs`` omitted: the specs come from ``torch_fn``'s
+    :mod:`oracle.factories`). ``inputs`` omitted: the specs come from ``torch_fn``'s
     jaxtyping annotations (see :mod:`oracle.annotations`).
     """
     if not callable(torch_fn):

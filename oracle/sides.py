@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
-from .factory import Factory
+from .factories import Factory
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
