@@ -35,8 +35,10 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- SPD solve
 
+# Every new shape costs the twin a compilation: a batch of 1 or 3 tests batching as well
+# as 1, 2 and 3 would, with a third fewer shapes.
 _SPD_INPUTS = [tensor("b k k", domain="spd"), tensor("b k")]
-_SPD_DIMS = {"b": (1, 3), "k": (1, 5)}
+_SPD_DIMS = {"b": [1, 3], "k": (1, 5)}
 
 
 def spd_solve_jax(matrix: jax.Array, rhs: jax.Array) -> jax.Array:
@@ -125,7 +127,10 @@ class SPDSolveHalfSolve(Function):
 
 # ------------------------------------------------------------ projection onto the simplex
 
+# Rows of 1, 2, 3, 5 and 8 entries (a row of 1 is always [1]); sizes listed rather than a
+# range, to keep the number of shapes, and of the twin's compilations, small.
 _SIMPLEX_INPUTS = [tensor("b n", low=-3.0, high=3.0)]
+_SIMPLEX_DIMS = {"b": [1, 3], "n": [1, 2, 3, 5, 8]}
 
 
 def simplex_projection_jax(x: jax.Array) -> jax.Array:
@@ -152,7 +157,9 @@ def _simplex_forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
     return p
 
 
-@oracle.twin(simplex_projection_jax, inputs=_SIMPLEX_INPUTS, name="simplex_projection")
+@oracle.twin(
+    simplex_projection_jax, inputs=_SIMPLEX_INPUTS, dims=_SIMPLEX_DIMS, name="simplex_projection"
+)
 class SimplexProjection(Function):
     r"""The Euclidean projection of each row onto the probability simplex, with its
     gradient by hand (sort-based, Held et al. 1974; Duchi et al. 2008).
@@ -184,6 +191,7 @@ class SimplexProjection(Function):
 @oracle.twin(
     simplex_projection_jax,
     inputs=_SIMPLEX_INPUTS,
+    dims=_SIMPLEX_DIMS,
     known_divergence=oracle.Known(
         why="the backward subtracts the mean of grad_output over the whole row instead of "
         "over the support",
@@ -228,6 +236,7 @@ _TERMS = 9
 _A_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(_TERMS)]
 _B_SERIES = [(-1) ** k / math.factorial(2 * k + 2) for k in range(_TERMS)]
 _ROTATION_INPUTS = [tensor("b 3", low=-4.0, high=4.0)]
+_ROTATION_DIMS = {"b": [1, 4]}
 
 
 def _poly(coefs: list[float], s: Any) -> Any:
@@ -302,7 +311,7 @@ def _rodrigues_forward(ctx: Any, w: torch.Tensor) -> torch.Tensor:
     return torch.eye(3, dtype=w.dtype, device=w.device) + a * k + b * (k @ k)
 
 
-@oracle.twin(rodrigues_jax, inputs=_ROTATION_INPUTS, name="rodrigues")
+@oracle.twin(rodrigues_jax, inputs=_ROTATION_INPUTS, dims=_ROTATION_DIMS, name="rodrigues")
 class Rodrigues(Function):
     r"""The rotation matrix of a rotation vector :math:`\omega` (the exponential map of
     SO(3), Rodrigues' formula), batched, with its gradient by hand.
@@ -348,6 +357,7 @@ class Rodrigues(Function):
 @oracle.twin(
     rodrigues_jax,
     inputs=_ROTATION_INPUTS,
+    dims=_ROTATION_DIMS,
     known_divergence=oracle.Known(
         why="the backward treats the coefficients sin(t)/t and (1 - cos t)/t^2 as constants, "
         "dropping their dependence on the angle",

@@ -85,6 +85,10 @@ def _anonymous(x: Float[Tensor, "_ n"]):
     return x
 
 
+def _expression(x: Float[Tensor, "n+1"]):
+    return x
+
+
 def _boolean(x: Float[Tensor, "n"], mask: Bool[Tensor, "n"]):
     return x * mask
 
@@ -108,6 +112,7 @@ def _after_default(x: Float[Tensor, "n"], alpha=1.0, y: Float[Tensor, "n"] = Non
             _variadic, r"parameter 'x' of _variadic: the dimension '\*batch'", id="variadic"
         ),
         pytest.param(_anonymous, r"the dimension '_' cannot be drawn", id="anonymous"),
+        pytest.param(_expression, r"the dimension 'n\+1' cannot be drawn", id="expression"),
         pytest.param(_boolean, r"parameter 'mask'.*does not say whether to draw floats", id="bool"),
         pytest.param(
             _unannotated,

@@ -119,6 +119,8 @@ def _minimal(spec, dims, condition=lambda ex: True):
         pytest.param("orthogonal", np.eye(3), id="orthogonal-to-identity"),
         # zero logits give the uniform distribution
         pytest.param("simplex", np.full((3, 3), np.float32(1 / 3)), id="simplex-to-uniform"),
+        # hypothesis's simplest float in [1e-3, 10] is 1
+        pytest.param("positive", np.ones((3, 3)), id="positive-to-ones"),
     ],
 )
 def test_a_domain_shrinks_to_its_simplest_member(domain, expected):
@@ -192,6 +194,36 @@ def test_a_map_that_raises_is_reported_with_its_name_and_the_exception():
         in d.detail
     )
     assert "ZeroDivisionError: no" in d.detail
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        pytest.param(
+            lambda a: "text", r"returned str; expected an array of floats", id="not-an-array"
+        ),
+        pytest.param(
+            lambda a: a * 1e39,
+            r"returned non-finite values \(or values beyond float32",
+            id="beyond-float32",
+        ),
+        pytest.param(lambda a: a / 0.0, r"returned non-finite values", id="nan-or-inf"),
+    ],
+)
+def test_a_map_returning_no_usable_floats_is_reported(fn, message):
+    import re
+
+    with np.errstate(all="ignore"):
+        report = oracle.verify(
+            lambda x: x,
+            lambda x: x,
+            [tensor("n", low=1, high=2).map(fn)],
+            dtypes="float64",
+            max_examples=5,
+            **CPU,
+        )
+    (d,) = report.divergences
+    assert d.check == "error" and re.search(message, d.detail), d.detail
 
 
 def test_dims_list_draws_only_the_listed_sizes_and_each_of_them():
