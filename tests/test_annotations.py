@@ -70,7 +70,11 @@ def test_a_module_forward_is_read_and_broadcastable_names_draw_full_sizes():
     assert specs_from_annotations(_Shift()) == [TensorSpec(("b", "n"))]
 
 
-def test_a_registered_pair_may_take_its_inputs_from_annotations():
+def test_a_registered_pair_may_take_its_inputs_from_annotations(monkeypatch):
+    from oracle import registration
+
+    # register into a copy: the pair does not outlive the test
+    monkeypatch.setattr(registration, "_REGISTRY", dict(registration._REGISTRY))
     oracle.twin(weighted_rows_jax, name="annotated_weighted_rows")(weighted_rows)
     pair = oracle.registry()["annotated_weighted_rows"]
     assert [type(s) for s in pair.inputs] == [TensorSpec, IntegersSpec]
