@@ -134,3 +134,16 @@ def _after_default(x: Float[Tensor, "n"], alpha=1.0, y: Float[Tensor, "n"] = Non
 def test_annotations_that_say_too_little_ask_for_explicit_inputs(fn, message):
     with pytest.raises(TypeError, match=message):
         oracle.verify(fn, jnp.sin, devices=["cpu"])
+
+
+def test_a_factory_is_built_to_read_the_annotations_of_what_it_builds():
+    calls = []
+
+    def make(dtype, device):
+        calls.append(dtype)
+        return _Shift().to(dtype=dtype, device=device)
+
+    report = oracle.verify(make, lambda x: x + 1.0, **CPU)
+    assert report.ok, str(report)
+    # the float64 module built to read the annotations is the one the float64 run uses
+    assert sorted(map(str, calls)) == ["torch.float32", "torch.float64"]
