@@ -332,7 +332,8 @@ def test_a_factory_reproducer_builds_the_module_for_its_dtype():
     )
     assert "torch_fn = torch_fn(dtype=tdtype, device=DEVICE)" in code
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    # the reproducer sets numpy's print options: np.printoptions() restores them after
+    with contextlib.redirect_stdout(out), np.printoptions():
         exec(compile(code, "reproducer", "exec"), {"__name__": "reproducer"})
     # torch's output is 2x, the twin's 3x: the replay shows the same forward gap
     assert "max |torch - twin|" in out.getvalue()
