@@ -110,7 +110,7 @@ def _spd(b: np.ndarray) -> np.ndarray:
     k = b.shape[-1]
     gram = b @ np.swapaxes(b, -1, -2)
     norm2 = np.sum(b * b, axis=(-1, -2), keepdims=True)
-    a = gram + SPD_MARGIN * (1.0 + norm2 / k) * np.eye(k)
+    a = gram + SPD_MARGIN * (1.0 + norm2 / max(k, 1)) * np.eye(k)
     # exactly symmetric before rounding, so the float32 matrix is exactly symmetric too
     return _round32(0.5 * (a + np.swapaxes(a, -1, -2)))
 
@@ -124,6 +124,8 @@ def _orthogonal(b: np.ndarray) -> np.ndarray:
 
 
 def _simplex(logits: np.ndarray) -> np.ndarray:
+    if logits.shape[-1] == 0:  # a dimension drawn at size 0: nothing to normalise
+        return logits
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return _round32(z / z.sum(axis=-1, keepdims=True))
 
