@@ -27,6 +27,17 @@ from losses._functions import (
     double_sin_jax,
     smooth_round_jax,
 )
+from losses._linalg import (
+    Rodrigues,
+    RodriguesConstantCoefficients,
+    SimplexProjection,
+    SimplexProjectionMeanOverAll,
+    SPDSolve,
+    SPDSolveHalfSolve,
+    rodrigues_jax,
+    simplex_projection_jax,
+    spd_solve_jax,
+)
 from losses._matrix import (
     MatrixPower,
     MatrixPowerLoss,
@@ -86,6 +97,15 @@ __all__ = [
     "MatrixPowerLoss",
     "matrix_power_loss",
     "matrix_power_loss_jax",
+    "SPDSolve",
+    "SPDSolveHalfSolve",
+    "spd_solve_jax",
+    "SimplexProjection",
+    "SimplexProjectionMeanOverAll",
+    "simplex_projection_jax",
+    "Rodrigues",
+    "RodriguesConstantCoefficients",
+    "rodrigues_jax",
     "ExpRatioLoss",
     "ExpRatioLossCutGraph",
     "exp_ratio_jax",

@@ -29,6 +29,7 @@ __all__ = [
     "Known",
     "Report",
     "Divergence",
+    "factory",
 ]
 
 _WHERE = {
@@ -44,6 +45,7 @@ _WHERE = {
     "Outcome": "registration",
     "Report": "report",
     "Divergence": "report",
+    "factory": "factories",
 }
 
 

@@ -12,6 +12,7 @@ from hypothesis import settings as hsettings
 from .auto import auto_twin, is_auto
 from .bridge import normalize_devices, normalize_dtypes
 from .checks import Sides
+from .factories import Factory, as_factory
 from .guard import DEFAULT_TIMEOUT, Guard
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
@@ -19,7 +20,7 @@ from .report import Report
 from .runner import run_config
 from .sides import TorchSide, TwinSide
 from .specs import example_strategy, normalize_dims, normalize_inputs
-from .tolerance import user_tolerance
+from .tolerance import user_tolerances
 
 __all__ = ["verify", "assert_twins", "CAMPAIGN_PROFILE"]
 
@@ -52,18 +53,29 @@ def _check_timeout(timeout: Any) -> float | None:
     return float(timeout)
 
 
+def _tolerance_keys(specs: Sequence[Any], torch_fn: Callable | Factory) -> list[int | str]:
+    """What a per-argument ``rtol``/``atol`` dict may name: differentiated argument
+    indices, and a Module's trainable parameter names."""
+    keys: list[int | str] = [i for i, s in enumerate(specs) if getattr(s, "grad", False)]
+    if isinstance(torch_fn, Factory):
+        torch_fn = torch_fn.build("float64", "cpu")
+    if isinstance(torch_fn, torch.nn.Module):
+        keys += [n for n, p in torch_fn.named_parameters() if p.requires_grad]
+    return keys
+
+
 def verify(
     torch_fn: Callable,
     jax_fn: Callable,
-    inputs: Sequence[Any],
+    inputs: Sequence[Any] | None = None,
     *,
     dims: Mapping[str, Any] | None = None,
     dtypes: Sequence[str] | str = ("float32", "float64"),
     devices: Sequence[str] | str | None = None,
     max_examples: int | None = None,
     seed: int | None = None,
-    rtol: float | None = None,
-    atol: float | None = None,
+    rtol: float | Mapping[int | str, float] | None = None,
+    atol: float | Mapping[int | str, float] | None = None,
     name: str | None = None,
     settings: hsettings | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
@@ -75,9 +87,16 @@ def verify(
     dtype and device; each real divergence is shrunk to a minimal example. ``seed``
     makes the run reproducible; ``max_examples`` defaults to 100 (or the
     ``oracle-campaign`` profile's, when that profile is loaded). ``rtol``/``atol``
-    replace the oracle's tolerance rule with torch.testing's. ``settings`` is a parent
-    hypothesis settings object (database, phases...). ``jax_fn="auto"`` builds the twin
-    from ``torch_fn``'s forward (:mod:`oracle.auto`; needs ``gradient-oracle[auto]``).
+    (both or neither) replace the oracle's tolerance rule with torch.testing's: numbers
+    for everything, or dicts from argument index (or Module parameter name) to a number
+    for those arguments' gradients. ``settings`` is a parent hypothesis settings object
+    (database, phases...). ``timeout``: seconds per call of either side (None: no limit).
+    ``jax_fn="auto"`` builds the twin from ``torch_fn``'s forward (:mod:`oracle.auto`;
+    needs ``gradient-oracle[auto]``).
+
+    ``torch_fn`` may be a factory, built once per dtype and device (see
+    :mod:`oracle.factories`). ``inputs`` omitted: the specs come from ``torch_fn``'s
+    jaxtyping annotations (see :mod:`oracle.annotations`).
     """
     if not callable(torch_fn):
         raise TypeError(
@@ -88,6 +107,11 @@ def verify(
         raise TypeError(
             f'jax_fn must be callable (the JAX twin of torch_fn\'s forward) or "auto"; got {jax_fn!r}'
         )
+    built = as_factory(torch_fn)
+    if inputs is None:
+        from .annotations import specs_from_annotations
+
+        inputs = specs_from_annotations(built or torch_fn)
     specs = normalize_inputs(inputs)
     bounds = normalize_dims(specs, dims)
     dtypes = normalize_dtypes(dtypes)
@@ -104,16 +128,25 @@ def verify(
         raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
     user_tol = None
     if rtol is not None or atol is not None:
-        user_tol = {d: user_tolerance(rtol, atol, d) for d in dtypes}
-    name = name or _name_of(torch_fn)
+        keys = _tolerance_keys(specs, built or torch_fn) if isinstance(rtol, Mapping) else []
+        user_tol = user_tolerances(rtol, atol, dtypes, keys)
+    name = name or _name_of(built.build_fn if built else torch_fn)
 
     guard = Guard(_check_timeout(timeout))
+    if twin == "auto" and built is not None:
+        raise ValueError(
+            'jax_fn="auto" needs torch_fn itself, not a factory: pass the built module '
+            "(one verify per dtype) or write the twin by hand"
+        )
     twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     sides = Sides(
-        TorchSide(torch_fn, specs, guard), TwinSide(twin_fn, specs, guard), specs, user_tol
+        TorchSide(built or torch_fn, specs, guard),
+        TwinSide(twin_fn, specs, guard),
+        specs,
+        user_tol,
     )
     strategy = example_strategy(specs, bounds)
-    fn_refs = _fn_refs(torch_fn, jax_fn, name)
+    fn_refs = {**_fn_refs(torch_fn, jax_fn, name), "factory": built is not None}
     runs, divergences = [], []
     # the user's functions may draw from torch's global generator: give it back as it was
     with (
@@ -165,7 +198,7 @@ def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
 
 
 def assert_twins(
-    torch_fn: Callable, jax_fn: Callable, inputs: Sequence[Any], **kwargs: Any
+    torch_fn: Callable, jax_fn: Callable, inputs: Sequence[Any] | None = None, **kwargs: Any
 ) -> Report:
     """:func:`verify`, then raise ``AssertionError(str(report))`` unless it is ok."""
     report = verify(torch_fn, jax_fn, inputs, **kwargs)

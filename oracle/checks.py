@@ -54,15 +54,22 @@ class Sides:
     torch: TorchSide
     twin: TwinSide
     specs: Sequence[Any]
-    user_tol: dict[str, Tolerance] | None = None
+    #: per dtype, by argument index or parameter name (None: outputs and every argument)
+    user_tol: dict[str, dict[Any, Tolerance]] | None = None
 
     @property
     def diff_positions(self) -> list[int]:
         return [i for i, s in enumerate(self.specs) if getattr(s, "grad", False)]
 
-    def tolerance(self, dtype: str, *, forward: bool = False) -> Tolerance:
-        if self.user_tol is not None:
-            return self.user_tol[dtype]
+    def tolerance(
+        self, dtype: str, *, forward: bool = False, argument: int | str | None = None
+    ) -> Tolerance:
+        """The tolerance for the outputs (``forward``) or one argument's gradient."""
+        user = (self.user_tol or {}).get(dtype, {})
+        if not forward and argument in user:
+            return user[argument]
+        if None in user:
+            return user[None]
         return forward_tolerance(dtype) if forward else default_tolerance(dtype)
 
 
@@ -125,7 +132,9 @@ def _judge(
     fallback_scale: Callable[[], float],
 ) -> tuple[Comparison, np.ndarray]:
     """Compare torch's ``actual`` with the twin: fast path, then the float64 reference."""
-    tol = sides.tolerance(dtype, forward=index[0] == "out")
+    forward = index[0] == "out"
+    argument = None if forward else sides.diff_positions[index[1]]
+    tol = sides.tolerance(dtype, forward=forward, argument=argument)
     c = compare(actual, lowp, tol, scale=fallback_scale)
     if c.ok or tol.k is None:
         return c, lowp
@@ -324,7 +333,7 @@ def _check(
                 device=device,
                 argument=diff_pos[k],
                 comparison=c,
-                tolerance=sides.tolerance(dtype),
+                tolerance=sides.tolerance(dtype, argument=diff_pos[k]),
             )
         )
     return findings

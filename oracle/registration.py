@@ -247,7 +247,7 @@ def _torch_callable(obj: Any, module_kwargs: Mapping[str, Any] | None) -> Callab
 def twin(
     jax_fn: Callable | str,
     *,
-    inputs: Sequence[Any],
+    inputs: Sequence[Any] | None = None,
     dims: Mapping[str, Any] | None = None,
     known_divergence: str | Known | None = None,
     name: str | None = None,
@@ -259,7 +259,8 @@ def twin(
 
     The decorated object is returned unchanged. ``known_divergence`` marks a specimen
     that is wrong on purpose: a string (any finding counts) or a :class:`Known` naming
-    the finding it must show. Other keyword arguments (``rtol``, ``atol``, ``dtypes``,
+    the finding it must show. ``inputs`` omitted: the specs come from the decorated
+    object's jaxtyping annotations. Other keyword arguments (``rtol``, ``atol``, ``dtypes``,
     ``max_examples``...) become the pair's defaults for :func:`oracle.verify`.
     """
     if not callable(jax_fn) and jax_fn != "auto":
@@ -267,8 +268,9 @@ def twin(
     # the pair belongs to the module that registers it (the catalog's, say), which need
     # not be where the decorated object was defined
     caller = sys._getframe(1).f_globals.get("__name__", "__main__")
-    specs = normalize_inputs(inputs)
-    normalize_dims(specs, dims)  # fail at import time, not at the first run
+    specs = None if inputs is None else normalize_inputs(inputs)
+    if specs is not None:
+        normalize_dims(specs, dims)  # fail at import time, not at the first run
     if isinstance(known_divergence, str):
         known_divergence = Known(known_divergence)
     elif known_divergence is not None and not isinstance(known_divergence, Known):
@@ -284,11 +286,18 @@ def twin(
                 f"@oracle.twin: the name {pair_name!r} is already registered by "
                 f"{existing.module}; pass name=... to choose another"
             )
+        torch_fn = _torch_callable(obj, module_kwargs)
+        pair_specs = specs
+        if pair_specs is None:  # from torch_fn's jaxtyping annotations
+            from .annotations import specs_from_annotations
+
+            pair_specs = normalize_inputs(specs_from_annotations(torch_fn))
+            normalize_dims(pair_specs, dims)
         _REGISTRY[pair_name] = Pair(
             name=pair_name,
-            torch_fn=_torch_callable(obj, module_kwargs),
+            torch_fn=torch_fn,
             jax_fn=jax_fn,
-            inputs=specs,
+            inputs=pair_specs,
             dims=dict(dims) if dims else None,
             known_divergence=known_divergence,
             module=caller,

@@ -141,7 +141,7 @@ KINDS = {kinds!r}  # diff: differentiated float tensor; float/int: other tensors
 COTANGENTS = [{cots}]  # one per output, None for non-floating ones
 
 tdtype = getattr(torch, DTYPE)
-targs = []
+{build}targs = []
 for a, kind in zip(ARGS, KINDS):
     if kind in ("diff", "float"):
         targs.append(torch.tensor(a, dtype=tdtype, device=DEVICE, requires_grad=kind == "diff"))
@@ -243,5 +243,8 @@ def reproducer(
         kinds=info["kinds"],
         cots=", ".join(_literal(c) for c in cotangents),
         small=SMALL_PROGRAM,
+        build="torch_fn = torch_fn(dtype=tdtype, device=DEVICE)  # a factory: build it\n"
+        if fn_refs.get("factory")
+        else "",
     )
     return head + _bindings(fn_refs) + "\n" + body

@@ -26,6 +26,7 @@ import torch
 
 from ._jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
+from .factories import Factory
 from .guard import Guard, SideError
 from .replay import SMALL_PROGRAM
 from .rounding import magnitudes_of_jaxpr
@@ -87,10 +88,14 @@ def _flatten_torch(out: Any) -> list[Any]:
 
 
 class TorchSide:
-    def __init__(self, fn: Callable, specs: Sequence[Any], guard: Guard | None = None):
+    def __init__(self, fn: Callable | Factory, specs: Sequence[Any], guard: Guard | None = None):
         self.fn = fn
         self.specs = specs
         self.guard = guard or Guard()
+
+    def callable_for(self, dtype: str, device: str) -> Callable:
+        """``fn``, or what the factory ``fn`` builds for this dtype and device."""
+        return self.fn.build(dtype, device) if isinstance(self.fn, Factory) else self.fn
 
     def run(
         self,
@@ -106,7 +111,10 @@ class TorchSide:
         args = to_torch(values, self.specs, dtype, device)
         diff = [a for a, s in zip(args, self.specs, strict=True) if getattr(s, "grad", False)]
         with torch.enable_grad():
-            out = self.guard.call("torch", "forward", self.fn, *args)
+            # a factory is user code too: built under the guard
+            out = self.guard.call(
+                "torch", "forward", lambda *a: self.callable_for(dtype, device)(*a), *args
+            )
         try:
             leaves = _flatten_torch(out)
         except Exception as exc:
@@ -136,7 +144,8 @@ class TorchSide:
         """<cotangent, f(x)> in float64, no graph: the scalar finite differences use."""
         args = to_torch(values, self.specs, "float64", device)
         with torch.no_grad():
-            leaves = _flatten_torch(self.guard.call("torch", "forward", self.fn, *args))
+            fn = self.guard.call("torch", "forward", self.callable_for, "float64", device)
+            leaves = _flatten_torch(self.guard.call("torch", "forward", fn, *args))
         total = 0.0
         for leaf, c in zip(leaves, cotangents, strict=False):
             if c is not None and leaf.is_floating_point():

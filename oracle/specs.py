@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+from .domains import apply_maps, check_domain, domain_array, map_name
 
 __all__ = [
     "Example",
@@ -37,6 +39,7 @@ __all__ = [
     "example_strategy",
     "DEFAULT_DIM",
     "BULK_THRESHOLD",
+    "DimSizes",
     "dimension_sizes",
 ]
 
@@ -93,19 +96,35 @@ def _check_number(value: Any, name: str, where: str) -> float:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A float tensor of the dtype under test, values in ``[low, high]``."""
+    """A float tensor of the dtype under test, values in ``[low, high]`` (or in
+    ``domain``), passed through ``maps`` in order."""
 
     shape: tuple[str | int, ...]
     low: float = -10.0
     high: float = 10.0
     grad: bool = True
+    domain: str | None = None
+    maps: tuple[Callable[[np.ndarray], Any], ...] = ()
 
     def __repr__(self) -> str:
         return (
             f"tensor({' '.join(map(str, self.shape))!r}, low={self.low}, high={self.high}"
             + ("" if self.grad else ", grad=False")
+            + ("" if self.domain is None else f", domain={self.domain!r}")
             + ")"
+            + "".join(f".map({map_name(fn)})" for fn in self.maps)
         )
+
+    def map(self, fn: Callable[[np.ndarray], Any]) -> TensorSpec:
+        """The same spec with ``fn`` applied to each drawn float64 array: the mapped
+        value (rounded to float32, held in float64) is what both sides receive and what
+        is differentiated."""
+        if not callable(fn):
+            raise TypeError(
+                f"{self!r}.map(fn): fn must be callable (a function of the drawn float64 "
+                f"array); got {fn!r}"
+            )
+        return TensorSpec(self.shape, self.low, self.high, self.grad, self.domain, (*self.maps, fn))
 
 
 @dataclass(frozen=True)
@@ -158,8 +177,19 @@ class ConstantSpec:
 Spec = TensorSpec | IntegersSpec | ChoiceSpec | StrategySpec | ConstantSpec
 
 
-def tensor(shape: str = "", *, low: float = -10.0, high: float = 10.0, grad: bool = True):
-    """A float tensor of the dtype under test with elements in ``[low, high]``."""
+def tensor(
+    shape: str = "",
+    *,
+    low: float = -10.0,
+    high: float = 10.0,
+    grad: bool = True,
+    domain: str | None = None,
+) -> TensorSpec:
+    """A float tensor of the dtype under test with elements in ``[low, high]``.
+
+    ``domain``: "positive", "spd", "orthogonal", "simplex" or "distinct" (see
+    :mod:`oracle.domains` for how each is drawn and what ``low``/``high`` mean there).
+    """
     where = f"tensor({shape!r})"
     parsed = _parse_shape(shape, where)
     low = _check_number(low, "low", where)
@@ -168,7 +198,8 @@ def tensor(shape: str = "", *, low: float = -10.0, high: float = 10.0, grad: boo
         raise ValueError(f"{where}: low={low} must be less than high={high}")
     if not isinstance(grad, bool):
         raise TypeError(f"{where}: grad must be True or False; got {grad!r}")
-    return TensorSpec(parsed, low, high, grad)
+    domain = check_domain(domain, parsed, low, high, where)
+    return TensorSpec(parsed, low, high, grad, domain)
 
 
 def integers(shape: str = "", *, low: int | str = 0, high: int | str):
@@ -243,10 +274,45 @@ def normalize_inputs(inputs: Any) -> tuple[Spec, ...]:
     return tuple(_as_spec(e) for e in inputs)
 
 
+class DimSizes(tuple):
+    """A dimension's (min, max), from an explicit list of allowed sizes (``sizes``)."""
+
+    sizes: tuple[int, ...]
+
+    def __new__(cls, sizes: Sequence[int]) -> DimSizes:
+        allowed = tuple(sorted(set(sizes)))
+        obj = super().__new__(cls, (allowed[0], allowed[-1]))
+        obj.sizes = allowed
+        return obj
+
+    def __repr__(self) -> str:
+        return repr(list(self.sizes))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _dim_sizes(name: str, b: Any) -> DimSizes:
+    """An explicit list (or range, or set) of allowed sizes for dimension ``name``."""
+    sizes = list(b)
+    if not sizes:
+        raise ValueError(
+            f"dims[{name!r}]={b!r}: expected at least one allowed size, like [4, 6, 8]"
+        )
+    bad = [v for v in sizes if not _is_int(v) or v < 0]
+    if bad:
+        raise ValueError(
+            f"dims[{name!r}]={b!r}: allowed sizes must be non-negative ints; got {bad[0]!r}"
+        )
+    return DimSizes([int(v) for v in sizes])
+
+
 def normalize_dims(
     specs: Sequence[Spec], dims: Mapping[str, Any] | None
 ) -> dict[str, tuple[int, int]]:
-    """Bounds (inclusive) for every dimension name the specs use."""
+    """Bounds (inclusive) for every dimension name the specs use: a ``(min, max)``
+    range, or a :class:`DimSizes` (a list of allowed sizes; its min and max as a pair)."""
     dims = dict(dims or {})
     used: list[str] = []
     for spec in specs:
@@ -273,13 +339,13 @@ def normalize_dims(
         b = dims.get(name, DEFAULT_DIM)
         if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
             b = (int(b), int(b))
-        if (
-            not isinstance(b, (tuple, list))
-            or len(b) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in b)
-        ):
+        if isinstance(b, (list, range, set, frozenset)):
+            bounds[name] = _dim_sizes(name, b)
+            continue
+        if not isinstance(b, tuple) or len(b) != 2 or not all(_is_int(v) for v in b):
             raise TypeError(
-                f"dims[{name!r}] must be an int or a (min, max) pair of ints; got {b!r}"
+                f"dims[{name!r}] must be an int or a (min, max) pair of ints (a tuple), or "
+                f"a list of allowed sizes like [4, 6, 8]; got {b!r}"
             )
         lo, hi = int(b[0]), int(b[1])
         if lo < 0 or lo > hi:
@@ -396,7 +462,14 @@ def _resolve(shape: tuple[str | int, ...], sizes: Mapping[str, int]) -> tuple[in
 
 def _draw_value(draw, spec: Spec, sizes: Mapping[str, int]) -> Any:
     if isinstance(spec, TensorSpec):
-        return draw(_float_array(_resolve(spec.shape, sizes), spec.low, spec.high))
+        shape = _resolve(spec.shape, sizes)
+        if spec.domain is None:
+            value = draw(_float_array(shape, spec.low, spec.high))
+        else:
+            value = draw(
+                domain_array(spec.domain, shape, spec.low, spec.high, _float_array, BULK_THRESHOLD)
+            )
+        return apply_maps(value, spec.maps, repr(spec)) if spec.maps else value
     if isinstance(spec, IntegersSpec):
         low = sizes[spec.low] if isinstance(spec.low, str) else spec.low
         high = sizes[spec.high] if isinstance(spec.high, str) else spec.high
@@ -427,9 +500,13 @@ def example_strategy(
     """One strategy for whole examples: dimension sizes, then each argument in order."""
     names = list(bounds)
 
+    allowed = {
+        name: list(getattr(b, "sizes", None) or dimension_sizes(*b)) for name, b in bounds.items()
+    }
+
     @st.composite
     def _example(draw) -> Example:
-        sizes = {name: draw(st.sampled_from(dimension_sizes(*bounds[name]))) for name in names}
+        sizes = {name: draw(st.sampled_from(allowed[name])) for name in names}
         values = tuple(_draw_value(draw, spec, sizes) for spec in specs)
         cot_seed = draw(st.integers(0, 2**32 - 1))
         return Example(sizes, values, cot_seed)

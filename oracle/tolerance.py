@@ -12,7 +12,12 @@ in float64 and :math:`s = \max_i |r_i|` (the tensor's scale):
 So an ill-conditioned but correct pair (where float32 itself loses digits) needs no
 tuning, while a wrong gradient, which is off by a multiple of itself, is not excused.
 Users who pass ``rtol``/``atol`` get torch.testing semantics instead, in the dtype under
-test: :math:`|t_i - j_i| \le \mathrm{atol} + \mathrm{rtol}|j_i|`.
+test: :math:`|t_i - j_i| \le \mathrm{atol} + \mathrm{rtol}|j_i|`. Both or none, as in
+``torch.testing.assert_close``: ``atol=0`` would still let ``rtol`` through, so one
+without the other is refused rather than filled in. Numbers apply to the outputs and
+every gradient; dicts (``rtol={2: 1e-3}, atol={2: 1e-6}``, the same keys in both)
+apply to the gradients of the arguments they name, and everything else keeps the rule
+above.
 
 NaN matches NaN and an infinity matches the same infinity; a non-finite value on one
 side only is a mismatch. This module knows numpy and nothing else.
@@ -20,8 +25,9 @@ side only is a mismatch. This module knows numpy and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +37,7 @@ __all__ = [
     "default_tolerance",
     "forward_tolerance",
     "user_tolerance",
+    "user_tolerances",
     "compare",
 ]
 
@@ -75,17 +82,70 @@ def forward_tolerance(dtype: str) -> Tolerance:
     return _FORWARD[dtype]
 
 
-def user_tolerance(rtol: float | None, atol: float | None, dtype: str) -> Tolerance:
-    base = _DEFAULTS[dtype]
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
-            raise ValueError(f"{name} must be a non-negative number; got {v!r}")
-    return Tolerance(
-        rtol=base.rtol if rtol is None else float(rtol),
-        atol=base.atol if atol is None else float(atol),
-        k=None,
-        scaled_atol=False,
+def _check_value(name: str, v: Any) -> float:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+        raise ValueError(f"{name} must be a non-negative number; got {v!r}")
+    return float(v)
+
+
+def _both_or_none(given: str, missing: str, value: Any) -> ValueError:
+    return ValueError(
+        f"{given}={value!r} was given without {missing}: pass both ({missing}=0 still lets "
+        f"{given} through, as in torch.testing.assert_close), or neither to keep the "
+        f"oracle's own rule"
     )
+
+
+def user_tolerance(rtol: float, atol: float, dtype: str) -> Tolerance:
+    """torch.testing's rule with the user's ``rtol`` and ``atol`` (both required)."""
+    if dtype not in _DEFAULTS:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    rtol, atol = _check_value("rtol", rtol), _check_value("atol", atol)
+    return Tolerance(rtol=rtol, atol=atol, k=None, scaled_atol=False)
+
+
+def user_tolerances(
+    rtol: Any, atol: Any, dtypes: Sequence[str], arguments: Collection[int | str]
+) -> dict[str, dict[int | str | None, Tolerance]] | None:
+    """Per dtype, the user's tolerance by argument (``None``: outputs and every argument).
+
+    ``arguments``: the keys a dict may use (differentiated argument indices, parameter
+    names). Returns None when neither ``rtol`` nor ``atol`` is given.
+    """
+    if rtol is None and atol is None:
+        return None
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if isinstance(v, Mapping):
+            for key, x in v.items():
+                _check_value(f"{name}[{key!r}]", x)
+        elif v is not None:
+            _check_value(name, v)
+    if atol is None:
+        raise _both_or_none("rtol", "atol", rtol)
+    if rtol is None:
+        raise _both_or_none("atol", "rtol", atol)
+    if isinstance(rtol, Mapping) != isinstance(atol, Mapping):
+        raise ValueError(
+            f"rtol={rtol!r} and atol={atol!r}: give both as numbers (every argument) or both "
+            f"as dicts with the same keys (per argument)"
+        )
+    if not isinstance(rtol, Mapping):
+        return {d: {None: user_tolerance(rtol, atol, d)} for d in dtypes}
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        for key in v:
+            if isinstance(key, bool) or key not in arguments:
+                raise ValueError(
+                    f"{name} names argument {key!r}, which is not a differentiated argument; "
+                    f"expected one of: {', '.join(map(repr, arguments)) or '(none)'}"
+                )
+    for given, other, g, o in (("rtol", "atol", rtol, atol), ("atol", "rtol", atol, rtol)):
+        extra = [k for k in g if k not in o]
+        if extra:
+            raise ValueError(
+                f"{given} names argument {extra[0]!r} but {other} does not: give both for "
+                f"each argument ({other}={{{extra[0]!r}: 0.0}} still lets {given} through)"
+            )
+    return {d: {k: user_tolerance(rtol[k], atol[k], d) for k in rtol} for d in dtypes}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ specimen's finding is derived in its docstring (``losses/_*.py``).
 
 from __future__ import annotations
 
+import jax
+import numpy as np
 import pytest
 
 import losses  # noqa: F401  (importing the catalog registers its pairs)
@@ -27,6 +29,9 @@ CLEAN = [
     "sigmoid_weighted_abs",
     "conditional_op",
     "smooth_round_corrected",
+    "spd_solve",
+    "simplex_projection",
+    "rodrigues",
 ]
 
 # The declared finding of each specimen, field by field (None: any), as in CATALOG.md.
@@ -43,6 +48,9 @@ SPECIMENS = {
     "smooth_round": dict(
         argument=(0,), check=("vjp",), diagnosis=("scaled",), blame=("torch",), factor=2.0
     ),
+    "spd_solve_half_solve": dict(argument=(1,), check=("vjp",), blame=("torch",)),
+    "simplex_projection_mean_over_all": dict(argument=(0,), check=("vjp",), blame=("torch",)),
+    "rodrigues_constant_coefficients": dict(argument=(0,), check=("vjp",), blame=("torch",)),
 }
 
 
@@ -165,7 +173,44 @@ def test_the_command_line_checks_the_whole_catalog_and_exits_0():
         if line.split() and line.split()[0] in oracle.registry()
     }
     names = [p.name for p in oracle.registry().in_modules(["losses"])]
-    assert len(names) == 21
+    assert len(names) == 27
     for name in names:
         want = "flagged" if oracle.registry()[name].known_divergence else "clean"
         assert rows[(name, "float32")] == rows[(name, "float64")] == want
+
+
+def test_the_half_solve_spd_backward_is_blamed_on_torch_at_an_spd_matrix(specimen_report):
+    # SPDSolveHalfSolve: lambda = L^-1 g, without the L^-T half (losses/_linalg.py)
+    real = _real(specimen_report("spd_solve_half_solve"))
+    assert {d.dtype for d in real} == set(DTYPES)
+    assert all((d.check, d.blame) == ("vjp", "torch") and d.argument in (0, 1) for d in real)
+    for d in real:
+        # the shrunk example is drawn from domain="spd": still symmetric positive definite
+        a = d.example["args"][0]
+        assert np.array_equal(a, np.swapaxes(a, -1, -2))
+        assert np.all(np.linalg.eigvalsh(a) > 0)
+
+
+def test_the_simplex_projection_mean_over_all_is_caught_where_an_entry_is_clipped(
+    specimen_report,
+):
+    # the mean over the row equals the mean over the support when nothing is clipped,
+    # so the shrunk example must clip some entry to 0 (losses/_linalg.py)
+    from losses import simplex_projection_jax
+
+    real = _real(specimen_report("simplex_projection_mean_over_all"))
+    assert {d.dtype for d in real} == set(DTYPES)
+    for d in real:
+        assert (d.check, d.argument, d.blame) == ("vjp", 0, "torch")
+        with jax.enable_x64(True):  # the example is float64; scoped, as the oracle does
+            p = np.asarray(simplex_projection_jax(d.example["args"][0]))
+        assert np.any(p == 0), p
+
+
+def test_the_rodrigues_constant_coefficients_are_caught_away_from_zero(specimen_report):
+    # exact at w = 0, where shrinking goes: the shrunk rotation vector is not zero
+    real = _real(specimen_report("rodrigues_constant_coefficients"))
+    assert {d.dtype for d in real} == set(DTYPES)
+    for d in real:
+        assert (d.check, d.argument, d.blame) == ("vjp", 0, "torch")
+        assert np.any(d.example["args"][0] != 0)
