@@ -276,7 +276,20 @@ def _mutation_set() -> list[Case]:
         Case(name, "mutation original", m.original, m.twin, m.inputs, m.dims)
         for name, m in originals().items()
     ]
-    out += [Case(m.name, "mutant", m.mutated, m.twin, m.inputs, m.dims, both) for m in MUTANTS]
+    # a bug smaller than float32's tolerance (gelu_tanh.constant_typo: 1e-5) is owed in
+    # float64 only; its description says so
+    out += [
+        Case(
+            m.name,
+            "mutant",
+            m.mutated,
+            m.twin,
+            m.inputs,
+            m.dims,
+            ("float64",) if "below float32's tolerance" in m.bug else both,
+        )
+        for m in MUTANTS
+    ]
     return out
 
 
