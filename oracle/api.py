@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -59,7 +60,9 @@ def verify(
     ``inputs`` has one entry per positional argument (``tensor``, ``integers``,
     ``choice``, a hypothesis strategy, or a plain value). One hypothesis search runs per
     dtype and device; each real divergence is shrunk to a minimal example. ``seed``
-    makes the run reproducible; ``max_examples`` defaults to 100 (or the
+    makes the run reproducible (None: a random one, kept in ``report.seed``; none under
+    ``derandomize=True`` settings); a failure saved in the settings' example database
+    is replayed first, whatever the seed; ``max_examples`` defaults to 100 (or the
     ``oracle-campaign`` profile's, when that profile is loaded). ``rtol``/``atol``
     replace the oracle's tolerance rule with torch.testing's. ``settings`` is a parent
     hypothesis settings object (database, phases...).
@@ -86,6 +89,10 @@ def verify(
         seed = _check_int(seed, "seed", 0)
     if settings is not None and not isinstance(settings, hsettings):
         raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
+    if seed is None and not (settings or hsettings.default).derandomize:
+        # a seed of our own, reported with the findings, so that every run can be
+        # replayed (SystemRandom: the user's `random` state is left alone)
+        seed = random.SystemRandom().randrange(2**31)
     user_tol = None
     if rtol is not None or atol is not None:
         user_tol = {d: user_tolerance(rtol, atol, d) for d in dtypes}
@@ -112,7 +119,9 @@ def verify(
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
-    return Report(name=name, runs=runs, divergences=divergences)
+    for d in divergences:
+        d.seed = seed
+    return Report(name=name, runs=runs, divergences=divergences, seed=seed)
 
 
 def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:

@@ -100,6 +100,7 @@ class Divergence:
     tolerance: str = ""
     name: str = ""
     context: Any = field(default=None, repr=False, compare=False)
+    seed: int | None = None
 
     @property
     def is_kink(self) -> bool:
@@ -135,6 +136,7 @@ class Divergence:
             if self.tolerance:
                 lines.append(f"  Tolerance: {self.tolerance}")
         lines.append(f"  Example (shrunk): {format_example(self.example)}")
+        lines.append(f"  Seed: {_seed_text(self.seed)}")
         if self.reproducer:
             lines.append(
                 "  Replay: save `.reproducer` of this divergence to a file and run it with python"
@@ -169,7 +171,12 @@ class Divergence:
             "tolerance": self.tolerance,
             "example": ex,
             "reproducer": self.reproducer,
+            "seed": self.seed,
         }
+
+
+def _seed_text(seed: int | None) -> str:
+    return str(seed) if seed is not None else "none (derandomized: the same examples every run)"
 
 
 def _num(x: float | None) -> float | str | None:
@@ -215,6 +222,7 @@ class Report:
     name: str
     runs: list[RunSummary]
     divergences: list[Divergence]
+    seed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -241,6 +249,7 @@ class Report:
                 else "no divergence"
             )
             + f" in {examples} examples"
+            + (f" (seed {self.seed})" if self.seed is not None else " (derandomized)")
         )
         rows = [
             ("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")
@@ -282,6 +291,7 @@ class Report:
         return {
             "name": self.name,
             "ok": self.ok,
+            "seed": self.seed,
             "runs": [r.to_dict() for r in self.runs],
             "divergences": [d.to_dict() for d in self.divergences],
         }
