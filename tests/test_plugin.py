@@ -163,14 +163,22 @@ def test_prints_the_cache_dir():
 
 
 @pytest.mark.parametrize(
-    ("ini", "args", "expected"),
+    ("ini", "args", "env", "expected"),
     [
         # on by default: tests/test_user_project.py finds the entries under the rootdir
-        pytest.param("oracle_compile_cache = false", [], "None", id="ini-false"),
-        pytest.param("", ["--oracle-no-compile-cache"], "None", id="option"),
+        pytest.param("oracle_compile_cache = false", [], {}, "None", id="ini-false"),
+        pytest.param("", ["--oracle-no-compile-cache"], {}, "None", id="option"),
+        pytest.param(
+            "", [], {"ORACLE_CACHE_DIR": "/tmp/oracle-here"}, "/tmp/oracle-here", id="moved"
+        ),
+        pytest.param(
+            "", [], {"JAX_COMPILATION_CACHE_DIR": "/tmp/users-own"}, "/tmp/users-own", id="users"
+        ),
     ],
 )
-def test_the_compile_cache_can_be_turned_off(pyt, ini, args, expected):
+def test_the_compile_cache_can_be_turned_off_or_moved(pyt, monkeypatch, ini, args, env, expected):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     pyt.makepyfile(test_twins="", test_cache=CACHE_DIR)
     pyt.makeini(f"[pytest]\n{ini}\n")
     result = pyt.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args, "test_cache.py")
