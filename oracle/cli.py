@@ -283,7 +283,11 @@ def _devices(asked: list[str] | None) -> tuple[str, ...]:
     if "cuda" in asked and "cuda" not in present:
         import torch
 
-        why = "torch sees no GPU" if not torch.cuda.is_available() else "JAX sees no GPU"
+        why = (
+            "torch sees no GPU"
+            if not torch.cuda.is_available()
+            else "JAX sees no GPU (install a CUDA jaxlib)"
+        )
         raise _UsageError(
             f"--device cuda was asked for, but {why}; leave out --device to check on "
             "every device present"
