@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -85,7 +86,9 @@ def verify(
     ``inputs`` has one entry per positional argument (``tensor``, ``integers``,
     ``choice``, a hypothesis strategy, or a plain value). One hypothesis search runs per
     dtype and device; each real divergence is shrunk to a minimal example. ``seed``
-    makes the run reproducible; ``max_examples`` defaults to 100 (or the
+    makes the run reproducible (None: a random one, kept in ``report.seed``; none under
+    ``derandomize=True`` settings); a failure saved in the settings' example database
+    is replayed first, whatever the seed; ``max_examples`` defaults to 100 (or the
     ``oracle-campaign`` profile's, when that profile is loaded). ``rtol``/``atol``
     (both or neither) replace the oracle's tolerance rule with torch.testing's: numbers
     for everything, or dicts from argument index (or Module parameter name) to a number
@@ -126,6 +129,10 @@ def verify(
         seed = _check_int(seed, "seed", 0)
     if settings is not None and not isinstance(settings, hsettings):
         raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
+    if seed is None and not (settings or hsettings.default).derandomize:
+        # a seed of our own, reported with the findings, so that every run can be
+        # replayed (SystemRandom: the user's `random` state is left alone)
+        seed = random.SystemRandom().randrange(2**31)
     user_tol = None
     if rtol is not None or atol is not None:
         keys = _tolerance_keys(specs, built or torch_fn) if isinstance(rtol, Mapping) else []
@@ -170,7 +177,8 @@ def verify(
                 divergences.extend(res.divergences)
     for d in divergences:
         d.twin = twin
-    return Report(name=name, runs=runs, divergences=divergences, twin=twin)
+        d.seed = seed
+    return Report(name=name, runs=runs, divergences=divergences, twin=twin, seed=seed)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .session import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
+
 __all__ = ["main", "format_table"]
 
 
@@ -65,6 +67,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="draw each gradient divergence into DIR/<name>-<dtype>-<device>.png",
     )
+    p.add_argument(
+        "--reproducers",
+        dest="reproducer_dir",
+        default=None,
+        metavar="DIR",
+        help="write one replay script per finding into DIR (runs from any directory)",
+    )
+    p.add_argument(
+        "--checks",
+        type=parse_checks,
+        default=None,
+        metavar="CHECK,...",
+        help=f"checks to run, comma-separated, among {', '.join(CHECKS)} (default: the oracle's)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=parse_timeout,
+        default=None,
+        metavar="S",
+        help="seconds allowed per call of either side (default: the oracle's)",
+    )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     p.add_argument(
         "--no-compile-cache",
@@ -78,16 +101,10 @@ def _parser() -> argparse.ArgumentParser:
 def _compile_cache() -> str:
     """Turn on JAX's persistent compilation cache for this process (the program's own:
     only ``python -m oracle`` does this, never a library call)."""
-    import jax
-
     path = os.environ.get("ORACLE_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "gradient-oracle", "jax"
     )
-    jax.config.update("jax_compilation_cache_dir", path)
-    # the twins' programs are small and quick to compile: keep every one of them
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return path
+    return enable_compile_cache(path)
 
 
 def _fmt(x: Any) -> str:
@@ -178,13 +195,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             importlib.import_module(module)
         except ImportError as exc:
             raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
-    from .bridge import normalize_devices
     from .registration import registry
 
-    try:
-        devices = normalize_devices(args.device)
-    except ValueError as exc:
-        raise _UsageError(str(exc)) from exc
+    devices = _devices(args.device)
     pairs = list(registry().in_modules(args.modules))
     if args.pattern:
         pairs = [p for p in pairs if args.pattern in p.name]
@@ -210,6 +223,11 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         kwargs["dtypes"] = tuple(args.dtype)
     if args.max_examples is not None:
         kwargs["max_examples"] = args.max_examples
+    # passed on only when given, so verify's own defaults apply otherwise
+    if args.checks is not None:
+        kwargs["checks"] = args.checks
+    if args.timeout is not None:
+        kwargs["timeout"] = args.timeout
 
     rows, reports = [], {}
     start = time.perf_counter()
@@ -235,6 +253,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     )
     for name in dict.fromkeys(r.name for r in unexpected):
         stdout.write(f"\n{reports[name]}\n")
+    if args.reproducer_dir:
+        for path in write_reproducers(reports.values(), args.reproducer_dir):
+            stdout.write(f"reproducer: {path}  (python {path})\n")
     if args.plot_dir:
         _plots(reports, args.plot_dir, stdout)
     if args.json_path:
@@ -250,6 +271,28 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         with open(args.json_path, "w") as fh:
             json.dump(payload, fh, indent=2)
     return 1 if unexpected else 0
+
+
+def _devices(asked: list[str] | None) -> tuple[str, ...]:
+    """The devices to check on; a missing GPU is said in the command line's words."""
+    from .bridge import available_devices
+
+    present = available_devices()
+    if not asked:
+        return present
+    if "cuda" in asked and "cuda" not in present:
+        import torch
+
+        why = (
+            "torch sees no GPU"
+            if not torch.cuda.is_available()
+            else "JAX sees no GPU (install a CUDA jaxlib)"
+        )
+        raise _UsageError(
+            f"--device cuda was asked for, but {why}; leave out --device to check on "
+            "every device present"
+        )
+    return tuple(dict.fromkeys(asked))
 
 
 def _plots(reports: dict[str, Any], directory: str, out: TextIO) -> None:

@@ -1,10 +1,13 @@
 """The pytest plugin (entry point ``pytest11``).
 
 Options, in one group with a common prefix: ``--oracle-device``, ``--oracle-dtype``,
-``--oracle-max-examples``, ``--oracle-seed``, ``--oracle-modules``. Registered pairs
-become tests through the ``oracle_pair`` fixture: a test that asks for it is
-parametrized over every pair of the modules named by ``--oracle-modules`` or the
-``oracle_modules`` ini setting, times dtype and device::
+``--oracle-max-examples``, ``--oracle-seed``, ``--oracle-modules``,
+``--oracle-reproducers``, ``--oracle-checks``, ``--oracle-timeout``,
+``--oracle-no-compile-cache``. Registered pairs become tests through the ``oracle_pair``
+fixture: a test that asks for it is parametrized over every pair of the modules named by
+``--oracle-modules`` or the ``oracle_modules`` ini setting (without either: every pair
+registered by the modules imported so far, those the conftest imports), times dtype
+and device::
 
     # test_twins.py
     def test_twins(oracle_pair, oracle_check):
@@ -12,20 +15,28 @@ parametrized over every pair of the modules named by ``--oracle-modules`` or the
 
 ``oracle_check`` fails the test unless the outcome is as declared (clean, or the known
 divergence flagged). A ``cuda`` case is skipped with the reason when no GPU is present.
-The seed is printed in the report header so every run can be replayed. Nothing heavy
-is imported when the plugin loads: torch and JAX load only when a pair is collected.
+The seed is printed in the report header, in the terminal summary (also under ``-q``)
+and in every failure, so every run can be replayed; under pytest-xdist the controller
+draws it and hands it to every worker. In a session that uses the oracle, JAX's
+persistent compilation cache is on (``.oracle_cache/jax`` under the rootdir, shared by
+xdist workers; ``oracle_compile_cache = false`` or ``--oracle-no-compile-cache`` turn it
+off). Nothing heavy is imported when the plugin loads: torch and JAX load only when a
+pair is collected.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shlex
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from . import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
+from .session import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
 
 _DTYPES = ("float32", "float64")
 _DEVICES = ("cpu", "cuda")
@@ -65,30 +76,115 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="modules whose registered pairs feed the oracle_pair fixture",
     )
+    group.addoption(
+        "--oracle-reproducers",
+        default=None,
+        metavar="DIR",
+        help="write one replay script per finding into DIR (runs from any directory)",
+    )
+    group.addoption(
+        "--oracle-checks",
+        type=parse_checks,
+        default=None,
+        metavar="CHECK,...",
+        help=f"checks to run, comma-separated, among {', '.join(CHECKS)} (default: the oracle's)",
+    )
+    group.addoption(
+        "--oracle-timeout",
+        type=parse_timeout,
+        default=None,
+        metavar="S",
+        help="seconds allowed per call of either side (default: the oracle's)",
+    )
+    group.addoption(
+        "--oracle-no-compile-cache",
+        action="store_true",
+        default=False,
+        help="do not keep JAX's compiled programs in .oracle_cache/jax between runs",
+    )
     parser.addini(
         "oracle_modules", "modules whose registered pairs feed the oracle_pair fixture", type="args"
     )
+    parser.addini(
+        "oracle_compile_cache",
+        "keep JAX's compiled programs in .oracle_cache/jax under the rootdir (default: true)",
+        type="bool",
+        default=True,
+    )
+
+
+_SEED = pytest.StashKey[int]()
+#: the user property that marks a test as the oracle's (it crosses to the xdist controller)
+_PROPERTY = "oracle_seed"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "oracle: a test generated from a registered oracle pair")
     seed = config.getoption("--oracle-seed")
-    if seed is None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and _PROPERTY in workerinput:
+        seed = workerinput[_PROPERTY]  # an xdist worker: the controller's seed
+    elif seed is None:
         # CI runs must be deterministic; elsewhere a fresh seed each run, printed
         seed = 0 if os.environ.get("CI") else random.SystemRandom().randrange(2**31)
     config.stash[_SEED] = seed
 
 
-_SEED = pytest.StashKey[int]()
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the controller's seed to each worker (as pytest-randomly does)."""
+    node.workerinput[_PROPERTY] = node.config.stash[_SEED]
+
+
+def _header_devices(config: pytest.Config) -> list[str] | None:
+    asked = config.getoption("--oracle-device")
+    if asked:
+        return list(asked)
+    # finding out which devices are present imports torch and JAX: only when this
+    # session uses the oracle (modules named, or pairs already imported by a conftest)
+    if _modules(config) or "oracle.registration" in sys.modules:
+        from .bridge import available_devices
+
+        return list(available_devices())
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    devices = config.getoption("--oracle-device") or list(_DEVICES)
+    devices = _header_devices(config)
     dtypes = config.getoption("--oracle-dtype") or list(_DTYPES)
-    return (
-        f"oracle: --oracle-seed={config.stash[_SEED]} (devices {', '.join(devices)}; "
-        f"dtypes {', '.join(dtypes)})"
+    where = f"devices {', '.join(devices)}; " if devices else ""
+    return f"oracle: --oracle-seed={config.stash[_SEED]} ({where}dtypes {', '.join(dtypes)})"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Turn on JAX's persistent compilation cache when this session uses the oracle
+    (the plugin is the program here, as ``python -m oracle`` is; a ``verify`` call
+    alone never does this). xdist workers share the directory."""
+    config = session.config
+    if config.getoption("--oracle-no-compile-cache") or not config.getini("oracle_compile_cache"):
+        return
+    if "oracle.registration" not in sys.modules and "oracle.api" not in sys.modules:
+        return  # not an oracle session: leave the user's JAX alone
+    path = os.environ.get("ORACLE_CACHE_DIR") or os.path.join(
+        str(config.rootpath), ".oracle_cache", "jax"
     )
+    enable_compile_cache(path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The seed again at the end, where ``pytest -q`` shows it (there is no header),
+    when a test used the oracle (its report carries the seed, also from xdist workers)."""
+    used = any(
+        name == _PROPERTY
+        for reports in terminalreporter.stats.values()
+        for r in reports
+        for name, _ in getattr(r, "user_properties", ())
+    )
+    if used:
+        seed = config.stash[_SEED]
+        terminalreporter.write_line(
+            f"oracle: --oracle-seed={seed} (pass it to replay these searches)"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,53 +203,82 @@ def _modules(config: pytest.Config) -> list[str]:
     return list(config.getoption("--oracle-modules") or config.getini("oracle_modules") or [])
 
 
-def registered_cases(modules: list[str], dtypes=_DTYPES, devices=_DEVICES) -> list[Any]:
-    """``pytest.param`` cases for every registered pair of ``modules``."""
+def registered_cases(modules: list[str] | None, dtypes=_DTYPES, devices=_DEVICES) -> list[Any]:
+    """``pytest.param`` cases for every registered pair of ``modules`` (None: every
+    pair registered so far)."""
     import importlib
 
     from .registration import registry
 
-    for m in modules:
+    for m in modules or ():
         importlib.import_module(m)
+    pairs = registry() if modules is None else registry().in_modules(modules)
     return [
         pytest.param(PairCase(p, dt, dev), id=f"{p.name}-{dt}-{dev}", marks=pytest.mark.oracle)
-        for p in registry().in_modules(modules)
+        for p in pairs
         for dev in devices
         for dt in dtypes
     ]
+
+
+_HOW = (
+    "import the module that registers your pairs in conftest.py (`import mypairs`), "
+    "or set `oracle_modules = mypairs` in the [pytest] ini, or pass --oracle-modules=mypairs"
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "oracle_pair" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    modules = _modules(config)
-    if not modules:
-        raise pytest.UsageError(
-            "the oracle_pair fixture needs modules: pass --oracle-modules=MODULE or set "
-            "oracle_modules in the pytest ini"
+    modules = _modules(config) or None
+    try:
+        cases = registered_cases(
+            modules,
+            dtypes=tuple(config.getoption("--oracle-dtype") or _DTYPES),
+            devices=tuple(config.getoption("--oracle-device") or _DEVICES),
         )
-    cases = registered_cases(
-        modules,
-        dtypes=tuple(config.getoption("--oracle-dtype") or _DTYPES),
-        devices=tuple(config.getoption("--oracle-device") or _DEVICES),
-    )
+    except ImportError as exc:
+        # a collection error of one line, not a traceback through pluggy
+        raise pytest.Collector.CollectError(
+            f"oracle: cannot import {exc.name or 'a module'} for the oracle_pair fixture "
+            f"(oracle_modules: {', '.join(modules or [])}): {exc}"
+        ) from None
+    if not cases:
+        found = f"in {', '.join(modules)}" if modules else "by the modules imported so far"
+        raise pytest.Collector.CollectError(
+            f"oracle: the oracle_pair fixture found no registered pairs {found}: {_HOW}"
+        )
     metafunc.parametrize("oracle_pair", cases)
 
 
 @pytest.fixture
 def oracle_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Keyword arguments for ``oracle.verify`` from the command-line options."""
-    opts: dict[str, Any] = {"seed": request.config.stash[_SEED]}
-    n = request.config.getoption("--oracle-max-examples")
-    if n is not None:
-        opts["max_examples"] = n
+    config = request.config
+    seed = config.stash[_SEED]
+    request.node.user_properties.append((_PROPERTY, seed))
+    opts: dict[str, Any] = {"seed": seed}
+    # each passed on only when given, so verify's own defaults apply otherwise
+    for option, key in (
+        ("--oracle-max-examples", "max_examples"),
+        ("--oracle-checks", "checks"),
+        ("--oracle-timeout", "timeout"),
+    ):
+        value = config.getoption(option)
+        if value is not None:
+            opts[key] = value
     return opts
 
 
 @pytest.fixture
-def oracle_check(oracle_options: dict[str, Any]):
+def oracle_check(request: pytest.FixtureRequest, oracle_options: dict[str, Any]):
     """Check a :class:`PairCase` (or a registered pair) and fail unless as declared."""
+    config = request.config
+    seed = oracle_options.get("seed")
+    directory = config.getoption("--oracle-reproducers")
+    if directory:
+        directory = os.path.join(str(config.invocation_params.dir), directory)
 
     def check(case: Any) -> Any:
         if isinstance(case, PairCase):
@@ -166,10 +291,18 @@ def oracle_check(oracle_options: dict[str, Any]):
         else:
             pair, kwargs = case, {}
         report = pair.verify(**{**oracle_options, **kwargs})
+        paths = write_reproducers([report], directory) if directory else []
         rows = pair.outcomes(report)
         bad = [r for r in rows if not r.expected]
         if bad:
             lines = [f"{r.name} ({r.dtype}, {r.device}): {r.outcome}: {r.note}" for r in bad]
+            lines.append(
+                f"replay: pytest --oracle-seed={seed} {shlex.quote(request.node.nodeid)}"
+                " (the example database also tries this example first next time)"
+            )
+            lines += [f"reproducer: {p}  (python {p})" for p in paths]
+            if not paths and report.findings:
+                lines.append("reproducer: pass --oracle-reproducers=DIR to write one per finding")
             pytest.fail("\n".join(lines) + "\n\n" + str(report), pytrace=False)
         return report
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import os
+import re
 import sys
+import sysconfig
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +27,14 @@ from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 #: this compile without LLVM's optimisations (oracle.sides); the reproducer does the same
 SMALL_PROGRAM = 1 << 16
 
-__all__ = ["example_dict", "reproducer", "function_source", "encode_array", "decode_array"]
+__all__ = [
+    "example_dict",
+    "reproducer",
+    "function_source",
+    "module_root",
+    "encode_array",
+    "decode_array",
+]
 
 
 def encode_array(a: np.ndarray) -> str:
@@ -90,6 +100,66 @@ def _resolves(mod: str, qual: str, obj: Any) -> bool:
     return found is obj
 
 
+def module_root(module: str) -> str | None:
+    """The directory ``module`` was imported from: the ``sys.path`` entry under which
+    ``import module`` finds it again (None for built-in or unloaded modules)."""
+    mod = sys.modules.get(module)
+    origin = getattr(getattr(mod, "__spec__", None), "origin", None) or getattr(
+        mod, "__file__", None
+    )
+    if not origin or not os.path.isfile(origin):
+        return None
+    root = os.path.dirname(os.path.abspath(origin))
+    # a package's __init__ sits one level deeper; each dot in the name is one more
+    levels = module.count(".") + (os.path.basename(origin).startswith("__init__."))
+    for _ in range(levels):
+        root = os.path.dirname(root)
+    return root
+
+
+def _imported_modules(fn_refs: dict[str, Any]) -> list[str]:
+    if fn_refs.get("registry"):
+        return [fn_refs["module"]]
+    found = [re.match(r"from (\S+) import", src or "") for src in fn_refs.values()]
+    return list(dict.fromkeys(m.group(1) for m in found if m))
+
+
+def _installed_dirs() -> set[str]:
+    paths = sysconfig.get_paths()
+    dirs = {paths.get(k) for k in ("purelib", "platlib", "stdlib", "platstdlib")}
+    return {os.path.abspath(d) for d in dirs if d}
+
+
+def _import_guard(fn_refs: dict[str, Any]) -> str:
+    """Lines that put the user's module directories on ``sys.path``, so the script runs
+    from any directory, and turn a failed import into what to do about it."""
+    installed = _installed_dirs()
+    roots: dict[str, str] = {}  # module -> the directory it was imported from
+    for module in _imported_modules(fn_refs):
+        root = module_root(module)
+        if root and root not in installed:  # installed packages import from anywhere
+            roots[module] = root
+    names = ", ".join(roots) or "the functions' modules"
+    where = " or ".join(dict.fromkeys(roots.values()))
+    looked = f"this script looked for it in {where}; " if where else ""
+    return (
+        "# the directories the functions were imported from when this was written\n"
+        f"for _root in {list(dict.fromkeys(roots.values()))!r}:\n"
+        "    if _root not in sys.path:\n"
+        "        sys.path.insert(0, _root)\n"
+        "\n\n"
+        "def _cannot_import(exc):\n"
+        "    raise SystemExit(\n"
+        f"        f\"cannot import {{exc.name or 'a module'}} ({{exc}}), needed for {names}: \"\n"
+        f'        "{looked}run it with the Python environment the oracle ran in (torch, jax "\n'
+        f'        "and gradient-oracle installed) and put the directory that now holds "\n'
+        f'        "{names} on PYTHONPATH"\n'
+        "    )\n"
+        "\n\n"
+        "try:\n"
+    )
+
+
 def _literal(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return f'_array("{encode_array(v)}")'
@@ -107,26 +177,34 @@ _AUTO_TWIN = 'from oracle.auto import auto_twin\njax_fn = auto_twin(torch_fn)  #
 
 
 def _bindings(fn_refs: dict[str, Any]) -> str:
+    auto = "\n" + _AUTO_TWIN if fn_refs.get("auto") else ""
     if fn_refs.get("registry"):
         module = fn_refs["module"]
-        return (
-            f"import oracle\nimport {module}  # registers the pair\n"
+        imports = f"import oracle\nimport {module}  # registers the pair\n"
+        binding = (
             f"_pair = oracle.registry()[{fn_refs['registry']!r}]\n"
-            "torch_fn, jax_fn = _pair.torch_fn, _pair.jax_fn"
-            + ("\n" + _AUTO_TWIN if fn_refs.get("auto") else "")
+            "torch_fn, jax_fn = _pair.torch_fn, _pair.jax_fn" + auto
         )
-    lines = []
-    for var in ("torch_fn", "jax_fn"):
-        src = fn_refs.get(var)
-        if var == "jax_fn" and fn_refs.get("auto"):
-            lines.append(_AUTO_TWIN)
-        elif src is None:
-            lines.append(
-                f"{var} = None  # could not be imported (a lambda or local function): define it here"
-            )
-        else:
-            lines.append(src)
-    return "\n".join(lines)
+    else:
+        lines, undefined = [], []
+        for var in ("torch_fn", "jax_fn"):
+            src = fn_refs.get(var)
+            if var == "jax_fn" and fn_refs.get("auto"):
+                continue  # built from torch_fn below
+            if src is None:
+                undefined.append(
+                    f"{var} = None  # could not be imported (a lambda or local function): define it here"
+                )
+            else:
+                lines.append(src)
+        if not lines:
+            return "\n".join(undefined) + auto
+        imports, binding = "\n".join(lines) + "\n", "\n".join(undefined) + auto
+    body = "".join("    " + line + "\n" for line in imports.splitlines())
+    guarded = (
+        _import_guard(fn_refs) + body + "except ImportError as exc:\n    _cannot_import(exc)\n"
+    )
+    return guarded + binding.lstrip("\n")
 
 
 _BODY = """
@@ -234,7 +312,7 @@ def reproducer(
         + (f" of argument {finding.argument}" if finding.argument is not None else "")
         + f" ({finding.dtype}, {finding.device}), blame={finding.blame}, diagnosis={finding.diagnosis}\n"
         + "".join(f"# {line}\n" for line in finding.detail.splitlines())
-        + "import base64\nimport io\n\nimport jax\nimport jax.numpy as jnp\nimport numpy as np\nimport torch\n\n"
+        + "import base64\nimport io\nimport sys\n\nimport jax\nimport jax.numpy as jnp\nimport numpy as np\nimport torch\n\n"
     )
     body = _BODY.format(
         dtype=finding.dtype,

@@ -101,6 +101,8 @@ class Divergence:
     name: str = ""
     #: "hand" (a JAX twin the user wrote) or "auto" (built from torch_fn: jax_fn="auto")
     twin: str = "hand"
+    #: the seed of the run that found it (pass it to replay the search)
+    seed: int | None = None
     #: what a plot needs to draw the finding again: the two functions, the input specs,
     #: the example's values and cotangent seed (plain data; no live engine objects)
     replay_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -141,6 +143,7 @@ class Divergence:
             if self.tolerance:
                 lines.append(f"  Tolerance: {self.tolerance}")
         lines.append(f"  Example (shrunk): {format_example(self.example)}")
+        lines.append(f"  Seed: {_seed_text(self.seed)}")
         if self.reproducer:
             lines.append(
                 "  Replay: save `.reproducer` of this divergence to a file and run it with python"
@@ -176,7 +179,12 @@ class Divergence:
             "example": ex,
             "reproducer": self.reproducer,
             "twin": self.twin,
+            "seed": self.seed,
         }
+
+
+def _seed_text(seed: int | None) -> str:
+    return str(seed) if seed is not None else "none (derandomized: the same examples every run)"
 
 
 def _num(x: float | None) -> float | str | None:
@@ -223,6 +231,7 @@ class Report:
     divergences: list[Divergence]
     #: "hand" or "auto" (the twin was built from torch_fn's forward: jax_fn="auto")
     twin: str = "hand"
+    seed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -251,6 +260,7 @@ class Report:
                 else "no divergence"
             )
             + f" in {examples} examples"
+            + (f" (seed {self.seed})" if self.seed is not None else " (derandomized)")
         )
         rows = [
             ("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")
@@ -293,6 +303,7 @@ class Report:
             "name": self.name,
             "ok": self.ok,
             "twin": self.twin,
+            "seed": self.seed,
             "runs": [r.to_dict() for r in self.runs],
             "divergences": [d.to_dict() for d in self.divergences],
         }

@@ -10,7 +10,6 @@ past failure of that very run first.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from hypothesis.errors import Flaky, Unsatisfiable
 
 from .bridge import precision_scope
 from .checks import BothRaised, Hung, Sides, check_example, settings_findings
+from .database import database_key, seeded, set_database_key
 from .findings import Verdict, divergence
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
@@ -77,10 +77,6 @@ def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Diverge
 class RunResult:
     summary: RunSummary
     divergences: list[Divergence] = field(default_factory=list)
-
-
-def _digest(name: str, dtype: str, device: str, specs: Any) -> bytes:
-    return hashlib.sha256(f"oracle:{name}:{dtype}:{device}:{specs!r}".encode()).digest()
 
 
 def run_config(
@@ -152,7 +148,7 @@ def run_config(
                 attach(findings, ex)
                 kinks.extend(findings[:1])
 
-    body._hypothesis_internal_add_digest = _digest(name, dtype, device, sides.specs)  # type: ignore[attr-defined]
+    set_database_key(body, database_key(name, dtype, device, sides.specs))
     test_settings = settings(
         parent,
         max_examples=max_examples,
@@ -163,9 +159,8 @@ def run_config(
         phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
         print_blob=False,
     )
-    test = given(strategy)(test_settings(body))
-    if seed is not None:
-        test = hypothesis.seed(seed)(test)
+    # seeded, and still replaying the example database first (see oracle.database)
+    test = seeded(given(strategy)(body), seed, test_settings)
     start = time.perf_counter()
     divergences: list[Divergence] = []
     try:

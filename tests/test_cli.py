@@ -72,13 +72,38 @@ def test_exits_2_on_usage_errors(argv, message):
     assert message in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--checks", "vjp,nope"],
+            "argument --checks: 'vjp,nope': expected a comma-separated list of vjp, jvp, hvp, "
+            "vmap, contract (unknown: nope)",
+            id="unknown-check",
+        ),
+        pytest.param(
+            ["--timeout", "0"],
+            "argument --timeout: '0': expected a positive number of seconds",
+            id="zero-timeout",
+        ),
+    ],
+)
+def test_bad_checks_or_timeout_values_are_usage_errors(argv, message, capsys):
+    code, _, _ = run("tests.pairs_good", *argv)
+    assert code == 2
+    assert message in capsys.readouterr().err  # argparse's own message
+
+
 def test_asking_for_cuda_without_a_gpu_exits_2_with_the_reason():
     from oracle.bridge import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("a GPU is present")
     code, _, err = run("tests.pairs_good", "--device", "cuda")
-    assert code == 2 and "'cuda' was asked for" in err
+    assert code == 2
+    # in the command line's words, not verify's (devices=None)
+    assert "--device cuda was asked for, but torch sees no GPU; leave out --device" in err
+    assert "devices=" not in err
 
 
 def test_python_dash_m_oracle_runs_as_a_program():

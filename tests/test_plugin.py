@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+# imported here, not inside a test: pytester drops the modules a test imported, and
+# torch cannot be imported twice in one process
+from oracle.bridge import available_devices
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TEST_FILE = """
@@ -34,8 +38,6 @@ def test_registered_pairs_become_passing_tests_and_cuda_is_skipped_with_a_reason
         "no:cacheprovider",
     )
     # two pairs on cpu pass (a clean one, and a specimen flagged as declared); cuda skips
-    from oracle.bridge import available_devices
-
     if "cuda" in available_devices():
         result.assert_outcomes(passed=4)
     else:
@@ -67,9 +69,7 @@ def test_the_seed_is_random_and_printed_unless_given(pyt):
     result = pyt.runpytest_subprocess(
         "--oracle-modules=tests.pairs_good", "--collect-only", "-p", "no:cacheprovider"
     )
-    result.stdout.fnmatch_lines(
-        ["oracle: --oracle-seed=* (devices cpu, cuda; dtypes float32, float64)"]
-    )
+    result.stdout.fnmatch_lines(["oracle: --oracle-seed=* (devices cpu*; dtypes float32, float64)"])
     result.stdout.fnmatch_lines(["*test_twins?cli_good_sin-float32-cpu?*"])
     seed = int(result.stdout.str().split("--oracle-seed=")[1].split()[0])
     again = pyt.runpytest_subprocess(
@@ -78,10 +78,124 @@ def test_the_seed_is_random_and_printed_unless_given(pyt):
     assert f"--oracle-seed={seed} " not in again.stdout.str()  # a fresh seed each run
 
 
-def test_a_test_asking_for_oracle_pair_without_modules_is_a_usage_error(pyt):
+def test_the_header_lists_only_the_devices_present(pyt):
+    result = pyt.runpytest_subprocess(
+        "--oracle-modules=tests.pairs_good", "--collect-only", "-p", "no:cacheprovider"
+    )
+    (header,) = [line for line in result.outlines if line.startswith("oracle: ")]
+    assert f"(devices {', '.join(available_devices())}; " in header
+
+
+def _collection_error(result):
+    """The lines pytest prints for the collection error of test_twins.py."""
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if "ERROR collecting test_twins.py" in line)
+    end = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    return [line for line in lines[start + 1 : end] if line.strip()]
+
+
+def test_without_registered_pairs_collection_says_in_one_line_what_to_add(pyt):
+    # nothing registered: no conftest import, no oracle_modules
     result = pyt.runpytest_subprocess("-p", "no:cacheprovider")
-    assert result.ret != 0
-    assert "oracle_pair fixture needs modules" in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error
+    assert _collection_error(result) == [
+        "oracle: the oracle_pair fixture found no registered pairs by the modules imported "
+        "so far: import the module that registers your pairs in conftest.py (`import "
+        "mypairs`), or set `oracle_modules = mypairs` in the [pytest] ini, or pass "
+        "--oracle-modules=mypairs"
+    ]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_module_in_oracle_modules_that_cannot_be_imported_is_one_line(pyt):
+    result = pyt.runpytest_subprocess("--oracle-modules=no_such_pairs", "-p", "no:cacheprovider")
+    assert _collection_error(result) == [
+        "oracle: cannot import no_such_pairs for the oracle_pair fixture (oracle_modules: "
+        "no_such_pairs): No module named 'no_such_pairs'"
+    ]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+XDIST_SEEDS = """
+import os
+
+
+def test_records_its_seed(oracle_options, i):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+    with open(os.path.join(os.environ["SEED_LOG"], f"{worker}-{i}"), "w") as fh:
+        fh.write(str(oracle_options["seed"]))
+"""
+
+
+def test_under_xdist_every_worker_uses_the_controllers_seed(pyt, tmp_path):
+    pytest.importorskip("xdist")
+    pyt.makepyfile(test_twins="", test_seeds=XDIST_SEEDS)
+    pyt.makeconftest(
+        "import pytest\n\n@pytest.fixture(params=range(6))\ndef i(request):\n"
+        "    return request.param\n"
+    )
+    os.environ["SEED_LOG"] = str(tmp_path)
+    try:
+        result = pyt.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "test_seeds.py")
+    finally:
+        del os.environ["SEED_LOG"]
+    result.assert_outcomes(passed=6)
+    # the seed is random (no --oracle-seed): the controller's header names it
+    header = [line for line in result.outlines if line.startswith("oracle: --oracle-seed=")]
+    seed = header[0].split("=")[1].split()[0]
+    files = os.listdir(tmp_path)
+    assert {f.split("-")[0] for f in files} == {"gw0", "gw1"}  # both workers ran tests
+    assert {(tmp_path / f).read_text() for f in files} == {seed}
+    result.stdout.fnmatch_lines(
+        [f"oracle: --oracle-seed={seed} (pass it to replay these searches)"]
+    )
+
+
+CACHE_DIR = """
+import jax
+
+import oracle.registration  # noqa: F401  (a session that uses the oracle; torch not needed)
+
+
+def test_prints_the_cache_dir():
+    print("CACHE DIR", jax.config.jax_compilation_cache_dir)
+"""
+
+
+@pytest.mark.parametrize(
+    ("ini", "args", "env", "expected"),
+    [
+        # on by default: tests/test_user_project.py finds the entries under the rootdir
+        pytest.param("oracle_compile_cache = false", [], {}, "None", id="ini-false"),
+        pytest.param("", ["--oracle-no-compile-cache"], {}, "None", id="option"),
+        pytest.param(
+            "", [], {"ORACLE_CACHE_DIR": "/tmp/oracle-here"}, "/tmp/oracle-here", id="moved"
+        ),
+        pytest.param(
+            "", [], {"JAX_COMPILATION_CACHE_DIR": "/tmp/users-own"}, "/tmp/users-own", id="users"
+        ),
+    ],
+)
+def test_the_compile_cache_can_be_turned_off_or_moved(pyt, monkeypatch, ini, args, env, expected):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    pyt.makepyfile(test_twins="", test_cache=CACHE_DIR)
+    pyt.makeini(f"[pytest]\n{ini}\n")
+    result = pyt.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args, "test_cache.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*CACHE DIR {expected.format(rootdir=pyt.path)}*"])
+
+
+def test_a_verify_call_alone_leaves_the_compile_cache_setting_alone():
+    import jax
+    import jax.numpy as jnp
+
+    import oracle
+    from tests import specimens as sp
+
+    before = jax.config.jax_compilation_cache_dir
+    oracle.verify(sp.GoodSin.apply, jnp.sin, [oracle.tensor("n")], devices="cpu", max_examples=3)
+    assert jax.config.jax_compilation_cache_dir == before
 
 
 def test_loading_the_plugin_imports_neither_torch_nor_jax():
