@@ -134,3 +134,11 @@ def test_plot_option_writes_a_png_per_gradient_divergence(tmp_path):
     assert code == 0
     png = tmp_path / "cli_scaled_exp-float64-cpu.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timeout_stops_a_hanging_backward_as_an_error_finding_and_the_run_goes_on():
+    code, out, err = run("tests.pairs_hang", "--seed", "0", "--device", "cpu", "--timeout", "0.5")
+    assert code == 1, out + err
+    rows = [line.split() for line in out.splitlines() if line.startswith("cli_hanging_sin")]
+    assert [(r[1], r[3]) for r in rows] == [("float32", "diverged"), ("float64", "diverged")]
+    assert "timed out in its backward" in out

@@ -204,3 +204,17 @@ def test_loading_the_plugin_imports_neither_torch_nor_jax():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_oracle_timeout_turns_a_hanging_backward_into_a_failure_with_the_reason(pyt):
+    result = pyt.runpytest_subprocess(
+        "--oracle-modules=tests.pairs_hang",
+        "--oracle-device=cpu",
+        "--oracle-dtype=float32",
+        "--oracle-seed=0",
+        "--oracle-timeout=0.5",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*timed out in its backward*"])
