@@ -9,7 +9,9 @@ import torch
 from hypothesis import settings as hsettings
 
 from .bridge import normalize_devices, normalize_dtypes
+from .capability import normalize_checks
 from .checks import Sides
+from .modules import module_pair
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
 from .report import Report
@@ -53,6 +55,8 @@ def verify(
     atol: float | None = None,
     name: str | None = None,
     settings: hsettings | None = None,
+    checks: Sequence[str] | None = None,
+    param_specs: Mapping[str, Any] | None = None,
 ) -> Report:
     """Check ``torch_fn``'s gradients against ``jax.vjp`` of ``jax_fn``.
 
@@ -62,7 +66,11 @@ def verify(
     makes the run reproducible; ``max_examples`` defaults to 100 (or the
     ``oracle-campaign`` profile's, when that profile is loaded). ``rtol``/``atol``
     replace the oracle's tolerance rule with torch.testing's. ``settings`` is a parent
-    hypothesis settings object (database, phases...).
+    hypothesis settings object (database, phases...). ``checks``: a subset of "vjp",
+    "jvp", "hvp", "vmap", "contract" run on every example (None: the vjp on every
+    example and the others on a few). An ``nn.Module`` with trainable parameters has
+    them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
+    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
     """
     if not callable(torch_fn):
         raise TypeError(
@@ -72,7 +80,14 @@ def verify(
         raise TypeError(
             f"jax_fn must be callable (the JAX twin of torch_fn's forward); got {jax_fn!r}"
         )
+    checks = normalize_checks(checks)
     specs = normalize_inputs(inputs)
+    name = name or _name_of(torch_fn)
+    fn_refs = _fn_refs(torch_fn, jax_fn, name)
+    mod = module_pair(torch_fn, jax_fn, specs, param_specs)
+    if mod is not None:  # the parameters become leading differentiated arguments
+        torch_fn, jax_fn, specs = mod.torch_fn, mod.jax_fn, mod.specs
+        fn_refs = _fn_refs(torch_fn, jax_fn, name)
     bounds = normalize_dims(specs, dims)
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
@@ -89,11 +104,11 @@ def verify(
     user_tol = None
     if rtol is not None or atol is not None:
         user_tol = {d: user_tolerance(rtol, atol, d) for d in dtypes}
-    name = name or _name_of(torch_fn)
 
     sides = Sides(TorchSide(torch_fn, specs), TwinSide(jax_fn, specs), specs, user_tol)
     strategy = example_strategy(specs, bounds)
-    fn_refs = _fn_refs(torch_fn, jax_fn, name)
+    if mod is not None:
+        strategy = mod.strategy(strategy)
     runs, divergences = [], []
     # the user's functions may draw from torch's global generator: give it back as it was
     with torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []):
@@ -109,9 +124,12 @@ def verify(
                     seed=seed,
                     parent=settings,
                     fn_refs=fn_refs,
+                    checks=checks,
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
+    if mod is not None:
+        mod.rename(divergences)
     return Report(name=name, runs=runs, divergences=divergences)
 
 

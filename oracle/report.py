@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Divergence", "RunSummary", "Report", "mismatch_message", "format_example"]
+from .capability import CHECKS, merge
+
+__all__ = [
+    "Divergence",
+    "RunSummary",
+    "Report",
+    "mismatch_message",
+    "format_example",
+    "capability_table",
+]
 
 PREFIX = "[oracle] "
 
@@ -192,6 +201,14 @@ def _jsonable(a: Any) -> Any:
     return repr(a)
 
 
+def capability_table(capabilities: dict[str, str]) -> str:
+    """One line per check: ``  jvp       unsupported: no jvp staticmethod ...``."""
+    width = max(len(c) for c in CHECKS)
+    lines = [f"  {'check'.ljust(width)}  capability"]
+    lines += [f"  {c.ljust(width)}  {capabilities.get(c, 'not checked')}" for c in CHECKS]
+    return "\n".join(lines)
+
+
 @dataclass
 class RunSummary:
     """How one dtype x device run went."""
@@ -203,9 +220,11 @@ class RunSummary:
     rejected: int = 0
     seconds: float = 0.0
     skipped: str | None = None
+    #: check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked"
+    capabilities: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "capabilities": dict(self.capabilities)}
 
 
 @dataclass
@@ -224,6 +243,12 @@ class Report:
     @property
     def kinks(self) -> list[Divergence]:
         return [d for d in self.divergences if d.blame == "kink"]
+
+    @property
+    def capabilities(self) -> dict[str, str]:
+        """Check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked", over
+        every dtype and device (the worst status of any run)."""
+        return merge(r.capabilities for r in self.runs if not r.skipped)
 
     @property
     def findings(self) -> list[Divergence]:
@@ -265,7 +290,7 @@ class Report:
         table = "\n".join(
             "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
         )
-        parts = [head, table]
+        parts = [head, table, capability_table(self.capabilities)]
         for d in real:
             parts.append(d.message())
         kinks = self.kinks
@@ -283,6 +308,7 @@ class Report:
             "name": self.name,
             "ok": self.ok,
             "runs": [r.to_dict() for r in self.runs],
+            "capabilities": self.capabilities,
             "divergences": [d.to_dict() for d in self.divergences],
         }
 

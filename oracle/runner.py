@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,9 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
+from .beyond import Beyond
 from .bridge import precision_scope
+from .capability import EXTRA
 from .checks import BothRaised, Sides, check_example
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
@@ -53,6 +56,7 @@ class _ErrorDiverged(_Diverged):
 
 
 _KIND = {"forward": _ForwardDiverged, "vjp": _GradientDiverged, "error": _ErrorDiverged}
+_KIND.update({c: type(f"_{c.capitalize()}Diverged", (_Diverged,), {}) for c in EXTRA})
 
 
 def _collect(exc: BaseException) -> list[Divergence]:
@@ -99,8 +103,11 @@ def run_config(
     seed: int | None,
     parent: settings | None,
     fn_refs: dict[str, Any],
+    checks: Sequence[str] | None = None,
 ) -> RunResult:
     summary = RunSummary(dtype=dtype, device=device)
+    beyond = Beyond(checks)  # which checks beyond the vjp run where; the capability table
+    summary.capabilities = beyond.capabilities
     kinks: list[Divergence] = []
     last_real: list[list[Divergence]] = []
 
@@ -120,18 +127,31 @@ def run_config(
             if f.blame != "kink":
                 f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
 
+    def fail(real: list[Divergence], ex: Any) -> None:
+        attach(real, ex)
+        last_real[:] = [real]
+        raise _KIND[real[0].check](real)
+
     def body(ex: Any) -> None:
         summary.examples += 1
+        pre = beyond.before(sides, ex.values, ex.cotangent_seed, dtype, device)
+        if pre:
+            fail(pre, ex)
         try:
             findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device)
         except BothRaised:
             summary.rejected += 1
             hypothesis.reject()
+        if not beyond.vjp:
+            findings = [f for f in findings if f.check != "vjp"]
+        beyond.note_vjp(findings)
         real = [f for f in findings if f.blame != "kink"]
         if real:
-            attach(real, ex)
-            last_real[:] = [real]
-            raise _KIND[real[0].check](real)
+            fail(real, ex)
+        if not findings:  # the extra checks skip kinks: both conventions are valid there
+            extra = beyond.after(sides, ex.values, ex.cotangent_seed, dtype, device)
+            if extra:
+                fail(extra, ex)
         if findings:
             summary.kinks += 1
             if len(kinks) < _KEEP_KINKS:
