@@ -85,6 +85,22 @@ class Beyond:
             findings += found
         return findings
 
+    def look(self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str) -> None:
+        """On a shrunk vjp failure, the default set still learns which transforms torch
+        refuses (a refusal does not depend on the values); wrong values found there are
+        left out: the first derivative is already wrong."""
+        if self.asked is not None:
+            return
+        for check in EXTRA:
+            if check == "contract" or self.capabilities[check] != NOT_CHECKED:
+                continue
+            try:
+                _, status = run_transform(check, sides, values, seed, dtype, device, asked=False)
+            except Exception:
+                continue
+            if status.startswith("unsupported"):
+                self._record(check, status)
+
     def _record(self, check: str, status: str) -> None:
         self.capabilities[check] = worse(self.capabilities[check], status)
         if status == "diverged":

@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="hypothesis seed (default: a random one, printed)"
     )
+    p.add_argument(
+        "--checks", default=None, help="checks on every example: vjp,jvp,hvp,vmap,contract"
+    )
     p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
     p.add_argument(
         "--json", dest="json_path", default=None, metavar="PATH", help="write the results as JSON"
@@ -210,6 +213,13 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         kwargs["dtypes"] = tuple(args.dtype)
     if args.max_examples is not None:
         kwargs["max_examples"] = args.max_examples
+    if args.checks is not None:
+        from .capability import normalize_checks
+
+        try:
+            kwargs["checks"] = normalize_checks(args.checks)
+        except ValueError as exc:
+            raise _UsageError(f"--{exc}") from exc
 
     rows, reports = [], {}
     start = time.perf_counter()

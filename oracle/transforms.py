@@ -29,6 +29,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 from .bridge import DTYPES, cast_values, jax_device, precision_scope, to_torch, torch_to_numpy
+from .capability import NOT_CHECKED
 from .report import Divergence
 from .sides import _assemble, _flatten_torch, _twin_vjp, cotangents_for
 from .tolerance import Comparison, compare, default_tolerance, forward_tolerance
@@ -100,6 +101,10 @@ def _twin(twin: Any, which: str, values: Sequence[Any], dtype: str, device: str,
 # --- small helpers ----------------------------------------------------------------------
 
 
+class _Skip(Exception):
+    """Nothing to compare on this example (its outputs differ in structure)."""
+
+
 class _Refused(Exception):
     """torch (or the twin) raised under a transform: the reason, for the capability table."""
 
@@ -120,6 +125,12 @@ def unsupported_reason(exc: BaseException) -> str:
         return "no jvp staticmethod (forward-mode AD)"
     if "generate_vmap_rule" in low or ("vmap" in low and "staticmethod" in low):
         return "no vmap staticmethod and generate_vmap_rule=False"
+    if "requires_grad_()" in low:
+        return "calls requires_grad_() inside (torch.func transforms refuse it)"
+    if ".item()" in low:
+        return "calls .item() inside (vmap refuses it)"
+    if "data pointer" in low or "numpy" in low:
+        return "reads a tensor's memory (.numpy(), data_ptr) inside (transforms refuse it)"
     return f"{type(exc).__name__}: {msg[:160]}"
 
 
@@ -285,7 +296,7 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str):
             with torch.enable_grad():
                 leaves = [x for x in _flatten_torch(sides.torch.fn(*args)) if x.is_floating_point()]
                 if len(leaves) != len(cots):
-                    raise _Refused("torch", "the outputs differ in structure")
+                    raise _Skip()  # the ordinary check reports the outputs' structure
                 live = [k for k, x in enumerate(leaves) if x.requires_grad]
                 vs = [
                     torch.as_tensor(cots[k], device=leaves[k].device).requires_grad_() for k in live
@@ -308,7 +319,7 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str):
                     second = list(torch.autograd.grad(
                         [g for g, _ in use], diff + vs, [w for _, w in use], allow_unused=True
                     ))  # fmt: skip
-        except _Refused:
+        except (_Refused, _Skip):
             raise
         except Exception as exc:
             raise _torch_refusal(exc) from exc
@@ -659,6 +670,8 @@ def run_transform(
             bad = _check_vmap(sides, values, seed, dtype, device, positions)
         else:
             raise ValueError(f"run_transform: unknown check {check!r}")
+    except _Skip:
+        return [], NOT_CHECKED
     except _Refused as r:
         status = f"unsupported: {r.reason}"
         return ([_refusal_finding(check, r, dtype, device)] if asked else []), status

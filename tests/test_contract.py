@@ -228,7 +228,9 @@ def test_param_specs_draws_the_parameter_values():
 )
 def test_param_specs_misuse_names_the_argument(param_specs, error, match):
     with pytest.raises(error, match=match):
-        verify(cs.TemperatureCrossEntropy(), cs.temperature_ce_twin, CE_INPUTS, param_specs=param_specs)
+        verify(
+            cs.TemperatureCrossEntropy(), cs.temperature_ce_twin, CE_INPUTS, param_specs=param_specs
+        )
 
 
 # --- checks= and the capability table --------------------------------------------------
