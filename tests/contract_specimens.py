@@ -72,6 +72,36 @@ class XSinX(Function):
         return t * (torch.sin(x) + x * torch.cos(x))
 
 
+class Abs(Function):
+    """A correct absolute value with every transform; torch's sign(0) = 0 at the kink,
+    where jnp.abs takes 1: a kink, not a finding, for every check."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x.abs()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.sign()
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * x.sign()
+
+
+def abs_twin(x):
+    return jnp.abs(x)
+
+
 def exp_twin(x):
     return jnp.exp(x)
 

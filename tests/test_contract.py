@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import oracle
-from oracle import integers, tensor
+from oracle import choice, integers, tensor
 from oracle.capability import CHECKS
 from tests import contract_specimens as cs
 
@@ -50,6 +50,14 @@ def test_a_correct_function_passes_the_default_set_with_every_transform_looked_a
     report = verify(cs.XSinX.apply, cs.x_sin_x_twin, VEC)
     assert report.ok, report
     assert report.capabilities == dict.fromkeys(CHECKS, "ok")
+
+
+def test_the_extra_checks_skip_kinks_and_raise_no_false_alarm_there():
+    # elements drawn from {-1, 0, 1}: x = 0 is abs's kink, where torch and JAX differ
+    inputs = [choice("n", [-1.0, 0.0, 1.0], grad=True)]
+    report = verify(cs.Abs.apply, cs.abs_twin, inputs, checks=list(CHECKS), max_examples=20)
+    assert report.ok, report
+    assert report.kinks
 
 
 # --- jvp ------------------------------------------------------------------------------
@@ -255,6 +263,17 @@ def test_the_capability_table_is_in_the_text_and_the_json():
     assert "hvp       unsupported: backward is @once_differentiable" in text
     assert report.to_dict()["capabilities"] == report.capabilities
     assert all(r["capabilities"] for r in report.to_dict()["runs"])
+
+
+def test_the_command_line_rejects_an_unknown_check_as_a_usage_error():
+    import io
+
+    from oracle.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["losses", "-k", "double_sin", "--checks", "jvp,hessian"], out, err)
+    assert code == 2
+    assert "--checks: unknown check 'hessian'" in err.getvalue()
 
 
 def test_known_declares_the_new_checks_and_diagnoses():
