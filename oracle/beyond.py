@@ -27,14 +27,17 @@ __all__ = ["Beyond", "DEFAULT_EXAMPLES"]
 
 #: examples per run that get every extra check under the default set
 DEFAULT_EXAMPLES = 3
-#: new shape signatures per run the default set may compile its programs for (about five
-#: JAX compilations each: jvp, hvp, vmap at two positions, per-example vjp). Compilation,
-#: not execution, is what the extra checks cost; with one new signature per run, and
-#: examples of signatures compiled before preferred, the default verify stays under 1.5x
-#: the vjp-only cost (measured; see the README)
+#: shape signatures the default set may compile its programs for (about five JAX
+#: compilations each: jvp, hvp, vmap at two positions, per-example vjp), per twin, dtype,
+#: device and argument ranks, in one process. Compilation, not execution, is what the
+#: extra checks cost: a later verify of the same pair looks at examples of the shapes
+#: compiled already, so the default verify stays under 1.5x the vjp-only cost (measured;
+#: see the README)
 NEW_SIGNATURES = 1
 #: signatures the default set has compiled for, in this process
 _COMPILED: set[tuple] = set()
+#: how many signatures each (twin, dtype, device, ranks) has had compiled
+_BUDGET: dict[tuple, int] = {}
 
 
 def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tuple:
@@ -50,13 +53,23 @@ def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tu
     return (sides.twin.fn, dtype, device, tuple(parts))
 
 
+def _family(sig: tuple) -> tuple:
+    """The signature without the sizes: one budget of compilations per family."""
+    fn, dtype, device, parts = sig
+    return (fn, dtype, device, tuple((p[0], len(p[1])) if p[0] == "array" else p for p in parts))
+
+
 class Beyond:
     def __init__(self, checks: Sequence[str] | None):
         self.asked = tuple(checks) if checks is not None else None
         self.capabilities = dict.fromkeys(CHECKS, NOT_CHECKED)
         self.done = 0  # examples that got the default extra checks
-        self.new = 0  # new signatures compiled for them
         self.hot: set[str] = set()  # default checks that found a wrong value: every example now
+        # An asked check torch refuses is one finding, kept aside (not raised: a refusal
+        # does not depend on the values, so there is nothing to shrink), and not run again,
+        # so that the other asked checks still see every example.
+        self.refusals: list[Divergence] = []
+        self.stopped: set[str] = set()
         # the campaign profile looks at every example with the default set
         self.every = self.asked is None and settings.get_current_profile_name() == CAMPAIGN_PROFILE
 
@@ -67,10 +80,12 @@ class Beyond:
 
     def _due(self, sig: tuple) -> list[str]:
         if self.asked is not None:
-            return [c for c in EXTRA if c in self.asked]
+            return [c for c in EXTRA if c in self.asked and c not in self.stopped]
         if self.every:
             return list(EXTRA)
-        if self.done < DEFAULT_EXAMPLES and (sig in _COMPILED or self.new < NEW_SIGNATURES):
+        if self.done < DEFAULT_EXAMPLES and (
+            sig in _COMPILED or _BUDGET.get(_family(sig), 0) < NEW_SIGNATURES
+        ):
             return list(EXTRA)
         return [c for c in EXTRA if c in self.hot]
 
@@ -102,8 +117,8 @@ class Beyond:
         if self.asked is None and self.done < DEFAULT_EXAMPLES:
             self.done += 1
             if sig not in _COMPILED:
-                self.new += 1
                 _COMPILED.add(sig)
+                _BUDGET[_family(sig)] = _BUDGET.get(_family(sig), 0) + 1
         findings: list[Divergence] = []
         for check in due:
             asked = self.asked is not None
@@ -123,6 +138,10 @@ class Beyond:
                 found = []
                 status = f"unsupported: the oracle could not run it: {type(exc).__name__}: {exc}"
             self._record(check, status)
+            if asked and status.startswith("unsupported"):
+                self.stopped.add(check)
+                self.refusals += found
+                continue
             findings += found
         return findings
 

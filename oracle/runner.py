@@ -149,7 +149,9 @@ def run_config(
         if real:
             fail(real, ex)
         if not findings:  # the extra checks skip kinks: both conventions are valid there
+            refused = len(beyond.refusals)
             extra = beyond.after(sides, ex.values, ex.cotangent_seed, dtype, device)
+            attach(beyond.refusals[refused:], ex)
             if extra:
                 fail(extra, ex)
         if findings:
@@ -211,4 +213,4 @@ def run_config(
             ex = d.context["example"]
             beyond.look(sides, ex.values, ex.cotangent_seed, dtype, device)
             break
-    return RunResult(summary, divergences + kinks)
+    return RunResult(summary, divergences + beyond.refusals + kinks)
