@@ -101,7 +101,10 @@ class Beyond:
         :func:`oracle.contract.check_before`)."""
         if "contract" not in self._due(_signature(sides, values, dtype, device)):
             return []
-        found = check_before(sides, values, seed, dtype, device)
+        try:
+            found = check_before(sides, values, seed, dtype, device)
+        except Exception:
+            return []  # the oracle's own failure is no finding (the ordinary check runs next)
         if found:
             self._record("contract", "diverged")
         return found
@@ -144,6 +147,20 @@ class Beyond:
                 continue
             findings += found
         return findings
+
+    def keep(self, divergences: Sequence[Divergence]) -> list[Divergence]:
+        """Under the default set, a run whose vjp diverged does not report what follows
+        from it: hvp differentiates that backward, and vmap's per-example gradient runs
+        it (their capability still says "diverged")."""
+        if self.asked is not None or not any(
+            d.check == "vjp" and d.blame != "kink" for d in divergences
+        ):
+            return list(divergences)
+        return [
+            d
+            for d in divergences
+            if not (d.check == "hvp" or (d.check == "vmap" and "per-example" in d.detail))
+        ]
 
     def look(self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str) -> None:
         """On a shrunk vjp failure, the default set still learns which transforms torch

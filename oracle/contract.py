@@ -26,7 +26,8 @@ from .bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_num
 from .report import Divergence
 from .sides import _flatten_torch, cotangents_for
 from .specs import ChoiceSpec, TensorSpec
-from .tolerance import compare, default_tolerance
+from .tolerance import Tolerance, compare
+from .transforms import tolerance_for
 
 __all__ = ["check_before", "check_contract"]
 
@@ -60,7 +61,10 @@ def check_before(
     found, leaves = _inputs_unchanged(sides, values, dtype, device)
     if found or leaves is None:
         return found
-    cots_np = _cotangents(sides, values, cot_seed, dtype, device)
+    try:
+        cots_np = _cotangents(sides, values, cot_seed, dtype, device)
+    except Exception:
+        return []  # the twin raises: the ordinary check reports it
     return _non_differentiable(sides, values, leaves, cots_np, dtype, device)
 
 
@@ -154,8 +158,7 @@ def _layout(t: torch.Tensor, how: str) -> torch.Tensor | None:
     return t[..., :1].expand(t.shape)
 
 
-def _differs(a: list, b: list, dtype: str) -> str | None:
-    tol = default_tolerance(dtype)
+def _differs(a: list, b: list, tol: Tolerance) -> str | None:
     for k, (x, y) in enumerate(zip(a, b, strict=True)):
         if x is None and y is None:
             continue
@@ -174,7 +177,7 @@ def _differs(a: list, b: list, dtype: str) -> str | None:
     return None
 
 
-def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device) -> list[Divergence]:
+def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> list[Divergence]:
     out = []
     for how in ("transposed", "sliced", "expanded"):
         args = to_torch(vals, specs, dtype, device)
@@ -215,7 +218,7 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device) -> list[Di
                 )
             )
             break
-        why = _differs(_np(leaves1) + _np(g1), _np(leaves0) + _np(g0), dtype)
+        why = _differs(_np(leaves1) + _np(g1), _np(leaves0) + _np(g0), tol)
         if why:
             out.append(
                 _finding(
@@ -277,7 +280,7 @@ def check_contract(
             except Exception as exc:
                 return [_finding("error", f"a second backward (retain_graph=True) raises: "
                                  f"{type(exc).__name__}: {exc}", dtype, device)]  # fmt: skip
-            why = _differs(_np(g2), _np(g1), dtype)
+            why = _differs(_np(g2), _np(g1), tolerance_for(sides, dtype))
             if why:
                 return [
                     _finding(
@@ -288,7 +291,9 @@ def check_contract(
                         device,
                     )
                 ]
-        found = _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device)
+        found = _check_layouts(
+            fn, specs, vals, diff_pos, cots_np, dtype, device, tolerance_for(sides, dtype)
+        )
         if found:
             return found
         return _check_outputs(sides, values, vals, leaves, diff_pos, cots_np, dtype, device)
@@ -364,7 +369,7 @@ def _check_outputs(
                                  f"{type(exc).__name__}: {exc}", dtype, device)]  # fmt: skip
             j = _twin_grads(sides, values, _only(cots_np, k), dt, device)
             t = [np.zeros_like(b) if a is None else a for a, b in zip(_np(g), j, strict=True)]
-            why = _differs(t, j, dt)
+            why = _differs(t, j, tolerance_for(sides, dt))
             if not why:
                 break
         else:

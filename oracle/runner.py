@@ -213,4 +213,4 @@ def run_config(
             ex = d.context["example"]
             beyond.look(sides, ex.values, ex.cotangent_seed, dtype, device)
             break
-    return RunResult(summary, divergences + beyond.refusals + kinks)
+    return RunResult(summary, beyond.keep(divergences) + beyond.refusals + kinks)

@@ -32,10 +32,10 @@ from .bridge import DTYPES, cast_values, jax_device, precision_scope, to_torch, 
 from .capability import NOT_CHECKED
 from .report import Divergence
 from .sides import _assemble, _flatten_torch, _twin_vjp, cotangents_for
-from .tolerance import Comparison, compare, default_tolerance, forward_tolerance
+from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
 from .verdicts import directional_derivative
 
-__all__ = ["run_transform", "unsupported_reason", "Judged"]
+__all__ = ["run_transform", "unsupported_reason", "tolerance_for", "Judged"]
 
 #: batch size of the vmap check: 3 so that a batch is never square with a 2-long dim
 #: by accident, and a wrong ``out_dims`` cannot hide behind equal sizes in the small
@@ -158,7 +158,17 @@ class Judged:
         self.actual, self.expected = actual, expected
 
 
+def tolerance_for(sides: Any, dtype: str, *, forward: bool = False) -> Tolerance:
+    """The tolerance of the pair in ``dtype``: the user's (``rtol``/``atol``) if given,
+    for every dtype the extra checks fall back to, else the oracle's rule."""
+    user = getattr(sides, "user_tol", None)
+    if user:
+        return user.get(dtype) or next(iter(user.values()))
+    return forward_tolerance(dtype) if forward else default_tolerance(dtype)
+
+
 def _compare_all(
+    sides: Any,
     labels: Sequence[tuple[str, Any]],
     t: Sequence[np.ndarray | None],
     j: Sequence[np.ndarray],
@@ -169,7 +179,7 @@ def _compare_all(
     """Every (label, argument) whose torch value is not close to the twin's.
     ``None`` (torch gave nothing) counts as zeros, so it is wrong only where the twin
     is not zero."""
-    tol = forward_tolerance(dtype) if forward else default_tolerance(dtype)
+    tol = tolerance_for(sides, dtype, forward=forward)
     scale = max(
         (float(np.max(np.abs(x))) for x in j if x.size and np.all(np.isfinite(x))), default=0
     )
@@ -231,17 +241,17 @@ def _check_jvp(sides, values, seed, dtype, device) -> list[Judged]:
     if len(t) != len(j):
         return [_structure(len(t), len(j))]
     labels = [(f"tangent of output {i}", None) for i in range(len(j))]
-    bad = _compare_all(labels, t, j, dtype)
+    bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
         t, j, _ = _jvp_both(sides, values, seed, "float64", device)
-        bad = _compare_all(labels, t, j, "float64")
+        bad = _compare_all(sides, labels, t, j, "float64")
     if not bad:
         return []
     # which input's tangent is wrong: one at a time (the twin's program is the same)
     pos = _diff_positions(sides.specs)
     for k in range(len(pos)):
         t1, j1, _ = _jvp_both(sides, values, seed, "float64", device, only=k)
-        one = _compare_all(labels, t1, j1, "float64")
+        one = _compare_all(sides, labels, t1, j1, "float64")
         if one:
             for b in one:
                 b.argument = pos[k]
@@ -356,10 +366,10 @@ def _check_hvp(sides, values, seed, dtype, device) -> list[Judged]:
 
     t, j, n = run(dtype)
     labels = _hvp_labels(pos, n)
-    bad = _compare_all(labels, t, j, dtype)
+    bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
         t, j, _ = run("float64")
-        bad = _compare_all(labels, t, j, "float64")
+        bad = _compare_all(sides, labels, t, j, "float64")
     return bad
 
 
@@ -498,10 +508,10 @@ def _check_vmap(sides, values, seed, dtype, device, positions: Sequence[int]) ->
                 labels = [(f"output {i} {where}", None) for i in range(len(j))]
             if len(t) != len(j):
                 return [_structure(len(t), len(j))]
-            bad = _compare_all(labels, t, j, dtype, forward=not grads)
+            bad = _compare_all(sides, labels, t, j, dtype, forward=not grads)
             if bad and dtype == "float32":
                 t, j = run("float64")
-                bad = _compare_all(labels, t, j, "float64", forward=not grads)
+                bad = _compare_all(sides, labels, t, j, "float64", forward=not grads)
             if bad:
                 return bad
     return []
