@@ -84,6 +84,14 @@ def test_a_function_without_jvp_is_a_finding_when_jvp_is_asked_for():
         assert (d.diagnosis, d.blame) == ("unsupported", "torch")
 
 
+def test_an_asked_check_torch_refuses_is_one_finding_and_the_others_still_run():
+    report = verify(cs.SinOldStyle.apply, cs.sin_twin, VEC, checks=["jvp", "hvp", "contract"])
+    assert [(d.check, d.diagnosis) for d in report.findings] == [("jvp", "unsupported")] * 2
+    # the refusal does not stop the search: hvp and contract saw every example
+    assert report.capabilities["hvp"] == report.capabilities["contract"] == "ok"
+    assert all(r.examples == FAST["max_examples"] for r in report.runs)
+
+
 # --- hvp ------------------------------------------------------------------------------
 
 
