@@ -132,9 +132,15 @@ class Beyond:
                 else:
                     positions = None if asked else _ends(values)
                     found, status = run_transform(
-                        check, sides, values, seed, dtype, device, asked=asked,
+                        check,
+                        sides,
+                        values,
+                        seed,
+                        dtype,
+                        device,
+                        asked=asked,
                         vmap_positions=positions,
-                    )  # fmt: skip
+                    )
             except Exception as exc:
                 # the oracle's own failure is no finding on the user's function; it shows
                 # in the capability table instead of passing silently

@@ -130,9 +130,10 @@ def _grads(fn, args, diff_pos, cots, *, keep=None, retain=False):
             if cots[k] is not None and leaves[k].is_floating_point() and leaves[k].requires_grad
         ]
         diff = [args[i] for i in diff_pos]
-        got = torch.autograd.grad(
-            [p[0] for p in pairs], diff, [p[1] for p in pairs], allow_unused=True, retain_graph=retain
-        ) if pairs else [None] * len(diff)  # fmt: skip
+        if not pairs:
+            return leaves, pairs, [None] * len(diff)
+        outs, cts = [p[0] for p in pairs], [p[1] for p in pairs]
+        got = torch.autograd.grad(outs, diff, cts, allow_unused=True, retain_graph=retain)
     return leaves, pairs, list(got)
 
 
@@ -163,7 +164,8 @@ def _differs(a: list, b: list, tol: Tolerance) -> str | None:
         if x is None and y is None:
             continue
         if x is None or y is None or x.shape != y.shape:
-            return f"result {k} is {'missing' if x is None else np.shape(x)} vs {'missing' if y is None else np.shape(y)}"
+            sx, sy = ("missing" if v is None else np.shape(v) for v in (x, y))
+            return f"result {k} is {sx} vs {sy}"
         if x.dtype.kind != "f":
             if not np.array_equal(x, y):
                 return f"result {k} differs"
@@ -274,12 +276,12 @@ def check_contract(
                     )
                 ]
         if pairs:
+            outs, cts = [p[0] for p in pairs], [p[1] for p in pairs]
             try:
-                g2 = torch.autograd.grad([p[0] for p in pairs], [args[i] for i in diff_pos],
-                                         [p[1] for p in pairs], allow_unused=True)  # fmt: skip
+                g2 = torch.autograd.grad(outs, [args[i] for i in diff_pos], cts, allow_unused=True)
             except Exception as exc:
-                return [_finding("error", f"a second backward (retain_graph=True) raises: "
-                                 f"{type(exc).__name__}: {exc}", dtype, device)]  # fmt: skip
+                why = f"a second backward (retain_graph=True) raises: {type(exc).__name__}: {exc}"
+                return [_finding("error", why, dtype, device)]
             why = _differs(_np(g2), _np(g1), tolerance_for(sides, dtype))
             if why:
                 return [
@@ -365,8 +367,10 @@ def _check_outputs(
             try:
                 _, _, g = _grads(fn, args, diff_pos, cots, keep=[k])
             except Exception as exc:
-                return [_finding("error", f"the backward raises when only output {k} is used: "
-                                 f"{type(exc).__name__}: {exc}", dtype, device)]  # fmt: skip
+                why = (
+                    f"the backward raises when only output {k} is used: {type(exc).__name__}: {exc}"
+                )
+                return [_finding("error", why, dtype, device)]
             j = _twin_grads(sides, values, _only(cots_np, k), dt, device)
             t = [np.zeros_like(b) if a is None else a for a, b in zip(_np(g), j, strict=True)]
             why = _differs(t, j, tolerance_for(sides, dt))
@@ -377,7 +381,8 @@ def _check_outputs(
                 _finding(
                     "mismatch",
                     f"with only output {k} used (the others' gradients undefined: None under "
-                    f"ctx.set_materialize_grads(False)), the gradient differs from the twin's: {why}",
+                    "ctx.set_materialize_grads(False)), the gradient differs from the twin's: "
+                    + why,
                     dtype,
                     device,
                 )

@@ -187,10 +187,10 @@ def _compare_all(
     for (what, arg), a, e in zip(labels, t, j, strict=True):
         a = np.zeros_like(e) if a is None else a
         if np.shape(a) != np.shape(e):
-            c = Comparison(False, int(np.size(e)), int(np.size(e)), float("inf"), float("inf"),
-                           (), 0.0, float("nan"), float("nan"), False)  # fmt: skip
-            bad.append(Judged(f"{what}: shape {np.shape(a)} in torch, {np.shape(e)} in the twin",
-                              arg, c, None, None))  # fmt: skip
+            n = int(np.size(e))
+            c = Comparison(False, n, n, np.inf, np.inf, (), 0.0, np.nan, np.nan, False)
+            shapes = f"shape {np.shape(a)} in torch, {np.shape(e)} in the twin"
+            bad.append(Judged(f"{what}: {shapes}", arg, c, None, None))
             continue
         c = compare(a, e, tol, scale=lambda: scale)
         if not c.ok:
@@ -218,12 +218,10 @@ def _jvp_both(sides, values, seed: int, dtype: str, device: str, only: int | Non
                         args[i].detach(), torch.as_tensor(tangents[k], device=args[i].device)
                     )
                 leaves = _flatten_torch(sides.torch.fn(*args))
-                t_out = [
-                    None if fwAD.unpack_dual(x).tangent is None
-                    else torch_to_numpy(fwAD.unpack_dual(x).tangent)
-                    for x in leaves
-                    if x.is_floating_point()
-                ]  # fmt: skip
+                tangents_out = [
+                    fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()
+                ]
+                t_out = [None if x is None else torch_to_numpy(x) for x in tangents_out]
         except Exception as exc:
             raise _torch_refusal(exc) from exc
         try:
@@ -326,9 +324,8 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str):
                 ]
                 second: list[Any] = [None] * (len(diff) + len(vs))
                 if use:
-                    second = list(torch.autograd.grad(
-                        [g for g, _ in use], diff + vs, [w for _, w in use], allow_unused=True
-                    ))  # fmt: skip
+                    gs, ws_used = [g for g, _ in use], [w for _, w in use]
+                    second = list(torch.autograd.grad(gs, diff + vs, ws_used, allow_unused=True))
         except (_Refused, _Skip):
             raise
         except Exception as exc:
@@ -441,10 +438,12 @@ def _vmap_both(sides, values, seed: int, dtype: str, device: str, position: int,
     in_arr = tuple(a for a, k in zip(axes, kinds, strict=True) if k == "array")
     with precision_scope(dtype, device):
         shapes = sides.twin.output_shapes(cast_values(values, specs, dtype), dtype, device)
+        # member b's cotangent is (b + 1) times the example's: different per member
         cots = [
-            np.stack([c] * BATCH).astype(np_dtype) * np.arange(1, BATCH + 1).reshape(-1, *[1] * c.ndim).astype(np_dtype)
-            for c in cotangents_for(shapes, seed) if c is not None
-        ]  # fmt: skip
+            (np.stack([c * (b + 1) for b in range(BATCH)])).astype(np_dtype)
+            for c in cotangents_for(shapes, seed)
+            if c is not None
+        ]
         args = to_torch(vals, specs, dtype, device)
         args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
         in_dims = tuple(axes)
@@ -455,14 +454,20 @@ def _vmap_both(sides, values, seed: int, dtype: str, device: str, position: int,
                     for x in _flatten_torch(torch.func.vmap(sides.torch.fn, in_dims=in_dims)(*args))
                 ]
             else:
-                t = [torch_to_numpy(x) for x in torch.func.vmap(_per_example(sides.torch.fn, kinds), in_dims=(*in_dims, 0))(*args, tuple(torch.as_tensor(c, device=device) for c in cots))]  # fmt: skip
+                per_example = _per_example(sides.torch.fn, kinds)
+                tcots = tuple(torch.as_tensor(c, device=device) for c in cots)
+                out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
+                t = [torch_to_numpy(x) for x in out]
         except Exception as exc:
             raise _torch_refusal(exc) from exc
         try:
             if not grads:
                 j = list(_twin(sides.twin, "vmap", vals, dtype, device, axes=(in_diff, in_arr)))
             else:
-                j = list(_twin(sides.twin, "vmap_grad", vals, dtype, device, tuple(cots), axes=(in_diff, in_arr)))  # fmt: skip
+                axes_ = (in_diff, in_arr)
+                j = list(
+                    _twin(sides.twin, "vmap_grad", vals, dtype, device, tuple(cots), axes=axes_)
+                )
         except Exception as exc:
             raise _Refused(
                 "twin", f"the twin raised under jax.vmap: {unsupported_reason(exc)}"
