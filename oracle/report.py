@@ -84,6 +84,16 @@ def format_example(example: dict[str, Any] | None, limit: int = 6) -> str:
     return "; ".join(parts)
 
 
+#: what a finding of each check compares, for its mismatch message
+_WHAT = {
+    "vjp": "Gradients",
+    "forward": "Outputs",
+    "jvp": "Tangents",
+    "hvp": "Second derivatives",
+    "vmap": "Batched results",
+}
+
+
 @dataclass
 class Divergence:
     """One finding: a disagreement, an error, or a kink where both sides are right."""
@@ -116,6 +126,8 @@ class Divergence:
 
     def headline(self) -> str:
         target = f"gradient of argument {self.argument}" if self.argument is not None else "outputs"
+        if self.check in ("jvp", "hvp", "vmap", "contract"):
+            target = f"argument {self.argument}" if self.argument is not None else "the function"
         if self.check == "error":
             target = "call"
         elif self.check == "forward":
@@ -127,8 +139,8 @@ class Divergence:
 
     def message(self) -> str:
         lines = [self.headline(), f"  {self.detail}"]
-        if self.check in ("vjp", "forward") and self.total:
-            what = "Gradients" if self.check == "vjp" else "Outputs"
+        if self.check in _WHAT and self.total:
+            what = _WHAT[self.check]
             body = mismatch_message(
                 what=what,
                 mismatched=self.mismatched,

@@ -142,8 +142,8 @@ def run_config(
         except BothRaised:
             summary.rejected += 1
             hypothesis.reject()
-        if not beyond.vjp:
-            findings = [f for f in findings if f.check != "vjp"]
+        if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
+            findings = [f for f in findings if f.check != "vjp" or f.blame == "kink"]
         beyond.note_vjp(findings)
         real = [f for f in findings if f.blame != "kink"]
         if real:
