@@ -12,9 +12,11 @@ from hypothesis import settings as hsettings
 
 from .auto import auto_twin, is_auto
 from .bridge import normalize_devices, normalize_dtypes
+from .capability import normalize_checks
 from .checks import Sides
 from .factories import Factory, as_factory
 from .guard import DEFAULT_TIMEOUT, Guard
+from .modules import module_pair
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
 from .report import Report
@@ -80,6 +82,8 @@ def verify(
     name: str | None = None,
     settings: hsettings | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    checks: Sequence[str] | None = None,
+    param_specs: Mapping[str, Any] | None = None,
 ) -> Report:
     """Check ``torch_fn``'s gradients against ``jax.vjp`` of ``jax_fn``.
 
@@ -99,7 +103,11 @@ def verify(
 
     ``torch_fn`` may be a factory, built once per dtype and device (see
     :mod:`oracle.factories`). ``inputs`` omitted: the specs come from ``torch_fn``'s
-    jaxtyping annotations (see :mod:`oracle.annotations`).
+    jaxtyping annotations (see :mod:`oracle.annotations`). ``checks``: a subset of "vjp",
+    "jvp", "hvp", "vmap", "contract" run on every example (None: the vjp on every
+    example and the others on a few). An ``nn.Module`` with trainable parameters has
+    them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
+    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
     """
     if not callable(torch_fn):
         raise TypeError(
@@ -110,12 +118,32 @@ def verify(
         raise TypeError(
             f'jax_fn must be callable (the JAX twin of torch_fn\'s forward) or "auto"; got {jax_fn!r}'
         )
+    checks = normalize_checks(checks)
     built = as_factory(torch_fn)
+    if twin == "auto" and built is not None:
+        raise ValueError(
+            'jax_fn="auto" needs torch_fn itself, not a factory: pass the built module '
+            "(one verify per dtype) or write the twin by hand"
+        )
     if inputs is None:
         from .annotations import specs_from_annotations
 
         inputs = specs_from_annotations(built or torch_fn)
     specs = normalize_inputs(inputs)
+    name = name or _name_of(built.build_fn if built else torch_fn)
+    fn_refs = {**_fn_refs(torch_fn, jax_fn, name), "factory": built is not None}
+    torch_call: Any = built or torch_fn
+    n_params = 0
+    mod = None if built is not None else module_pair(torch_fn, jax_fn, specs, param_specs)
+    if mod is not None:  # the parameters become leading differentiated arguments
+        n_params = len(mod.names)
+        keys_of = {n: i for i, n in enumerate(mod.names)}
+        torch_call, specs = mod.torch_fn, mod.specs
+        # an automatic twin of the module differentiates the same functional call
+        twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
+        fn_refs = {**_fn_refs(mod.torch_fn, mod.jax_fn, name), "factory": False}
+    else:
+        twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     bounds = normalize_dims(specs, dims)
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
@@ -136,24 +164,27 @@ def verify(
     user_tol = None
     if rtol is not None or atol is not None:
         keys = _tolerance_keys(specs, built or torch_fn) if isinstance(rtol, Mapping) else []
+        if mod is not None:  # the user's argument indices, and the parameters' names
+            keys = [i - n_params for i in keys if isinstance(i, int) and i >= n_params]
+            keys += list(mod.names)
         user_tol = user_tolerances(rtol, atol, dtypes, keys)
-    name = name or _name_of(built.build_fn if built else torch_fn)
+        if mod is not None and user_tol is not None:
+            # the oracle's own argument positions: parameters first
+            user_tol = {
+                d: {
+                    (k if k is None else keys_of[k] if isinstance(k, str) else k + n_params): t
+                    for k, t in per.items()
+                }
+                for d, per in user_tol.items()
+            }
 
     guard = Guard(_check_timeout(timeout))
-    if twin == "auto" and built is not None:
-        raise ValueError(
-            'jax_fn="auto" needs torch_fn itself, not a factory: pass the built module '
-            "(one verify per dtype) or write the twin by hand"
-        )
-    twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     sides = Sides(
-        TorchSide(built or torch_fn, specs, guard),
-        TwinSide(twin_fn, specs, guard),
-        specs,
-        user_tol,
+        TorchSide(torch_call, specs, guard), TwinSide(twin_fn, specs, guard), specs, user_tol
     )
     strategy = example_strategy(specs, bounds)
-    fn_refs = {**_fn_refs(torch_fn, jax_fn, name), "factory": built is not None}
+    if mod is not None:
+        strategy = mod.strategy(strategy)
     runs, divergences = [], []
     # the user's functions may draw from torch's global generator: give it back as it was
     with (
@@ -172,9 +203,12 @@ def verify(
                     seed=seed,
                     parent=settings,
                     fn_refs=fn_refs,
+                    checks=checks,
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
+    if mod is not None:
+        mod.rename(divergences)
     for d in divergences:
         d.twin = twin
         d.seed = seed

@@ -18,7 +18,7 @@ from .specs import normalize_dims, normalize_inputs
 
 __all__ = ["Known", "Pair", "Outcome", "Registry", "twin", "registry"]
 
-_CHECKS = ("forward", "vjp", "jvp", "hvp", "contract", "error")
+_CHECKS = ("forward", "vjp", "jvp", "hvp", "vmap", "contract", "error")
 _DIAGNOSES = (
     "scaled",
     "sign_flipped",
@@ -31,6 +31,10 @@ _DIAGNOSES = (
     "error",
     "precision",
     "nondeterministic",
+    "mutates_input",
+    "mutates_grad_output",
+    "layout",
+    "unsupported",
     "mismatch",
 )
 
@@ -58,7 +62,7 @@ class Known:
     """
 
     why: str
-    argument: int | tuple[int, ...] | None = None
+    argument: int | str | tuple[int | str, ...] | None = None
     check: str | tuple[str, ...] | None = None
     diagnosis: str | tuple[str, ...] | None = None
     blame: str | tuple[str, ...] | None = None

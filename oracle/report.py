@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Divergence", "RunSummary", "Report", "mismatch_message", "format_example"]
+from .capability import CHECKS, merge
+
+__all__ = [
+    "Divergence",
+    "RunSummary",
+    "Report",
+    "mismatch_message",
+    "format_example",
+    "capability_table",
+]
 
 PREFIX = "[oracle] "
 
@@ -75,6 +84,16 @@ def format_example(example: dict[str, Any] | None, limit: int = 6) -> str:
     return "; ".join(parts)
 
 
+#: what a finding of each check compares, for its mismatch message
+_WHAT = {
+    "vjp": "Gradients",
+    "forward": "Outputs",
+    "jvp": "Tangents",
+    "hvp": "Second derivatives",
+    "vmap": "Batched results",
+}
+
+
 @dataclass
 class Divergence:
     """One finding: a disagreement, an error, or a kink where both sides are right."""
@@ -114,6 +133,8 @@ class Divergence:
 
     def headline(self) -> str:
         target = f"gradient of argument {self.argument}" if self.argument is not None else "outputs"
+        if self.check in ("jvp", "hvp", "vmap", "contract"):
+            target = f"argument {self.argument}" if self.argument is not None else "the function"
         if self.check == "error":
             target = "call"
         elif self.check == "forward":
@@ -126,8 +147,8 @@ class Divergence:
 
     def message(self) -> str:
         lines = [self.headline(), f"  {self.detail}"]
-        if self.check in ("vjp", "forward") and self.total:
-            what = "Gradients" if self.check == "vjp" else "Outputs"
+        if self.check in _WHAT and self.total:
+            what = _WHAT[self.check]
             body = mismatch_message(
                 what=what,
                 mismatched=self.mismatched,
@@ -207,6 +228,14 @@ def _jsonable(a: Any) -> Any:
     return repr(a)
 
 
+def capability_table(capabilities: dict[str, str]) -> str:
+    """One line per check: ``  jvp       unsupported: no jvp staticmethod ...``."""
+    width = max(len(c) for c in CHECKS)
+    lines = [f"  {'check'.ljust(width)}  capability"]
+    lines += [f"  {c.ljust(width)}  {capabilities.get(c, 'not checked')}" for c in CHECKS]
+    return "\n".join(lines)
+
+
 @dataclass
 class RunSummary:
     """How one dtype x device run went."""
@@ -217,9 +246,11 @@ class RunSummary:
     kinks: int = 0
     rejected: int = 0
     seconds: float = 0.0
+    #: check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked"
+    capabilities: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "capabilities": dict(self.capabilities)}
 
 
 @dataclass
@@ -241,6 +272,12 @@ class Report:
     @property
     def kinks(self) -> list[Divergence]:
         return [d for d in self.divergences if d.is_kink]
+
+    @property
+    def capabilities(self) -> dict[str, str]:
+        """Check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked", over
+        every dtype and device (the worst status of any run)."""
+        return merge(r.capabilities for r in self.runs if not r.skipped)
 
     @property
     def findings(self) -> list[Divergence]:
@@ -285,7 +322,7 @@ class Report:
         table = "\n".join(
             "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
         )
-        parts = [head, table]
+        parts = [head, table, capability_table(self.capabilities)]
         for d in real:
             parts.append(d.message())
         kinks = self.kinks
@@ -305,6 +342,7 @@ class Report:
             "twin": self.twin,
             "seed": self.seed,
             "runs": [r.to_dict() for r in self.runs],
+            "capabilities": self.capabilities,
             "divergences": [d.to_dict() for d in self.divergences],
         }
 

@@ -11,6 +11,7 @@ past failure of that very run first.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,9 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
+from .beyond import Beyond
 from .bridge import precision_scope
+from .capability import EXTRA
 from .checks import BothRaised, Hung, Sides, check_example, settings_findings
 from .database import database_key, seeded, set_database_key
 from .findings import Verdict, divergence
@@ -54,6 +57,7 @@ class _ErrorDiverged(_Diverged):
 
 
 _KIND = {"forward": _ForwardDiverged, "vjp": _GradientDiverged, "error": _ErrorDiverged}
+_KIND.update({c: type(f"_{c.capitalize()}Diverged", (_Diverged,), {}) for c in EXTRA})
 
 
 def _collect(exc: BaseException) -> list[Divergence]:
@@ -90,8 +94,11 @@ def run_config(
     seed: int | None,
     parent: settings | None,
     fn_refs: dict[str, Any],
+    checks: Sequence[str] | None = None,
 ) -> RunResult:
     summary = RunSummary(dtype=dtype, device=device)
+    beyond = Beyond(checks)  # which checks beyond the vjp run where; the capability table
+    summary.capabilities = beyond.capabilities
     kinks: list[Divergence] = []
     last_real: list[list[Divergence]] = []
     tally: dict[str, int] = {"compared": 0}
@@ -125,8 +132,16 @@ def run_config(
             if not f.is_kink:
                 f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
 
+    def fail(real: list[Divergence], ex: Any) -> None:
+        attach(real, ex)
+        last_real[:] = [real]
+        raise _KIND[real[0].check](real)
+
     def body(ex: Any) -> None:
         summary.examples += 1
+        pre = beyond.before(sides, ex.values, ex.cotangent_seed, dtype, device)
+        if pre:
+            fail(pre, ex)
         try:
             findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device, tally)
         except Hung as hung:
@@ -137,11 +152,18 @@ def run_config(
             summary.rejected += 1
             hypothesis.reject()
         note_changes(ex)
+        if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
+            findings = [f for f in findings if f.check != "vjp" or f.is_kink]
+        beyond.note_vjp(findings)
         real = [f for f in findings if not f.is_kink]
         if real:
-            attach(real, ex)
-            last_real[:] = [real]
-            raise _KIND[real[0].check](real)
+            fail(real, ex)
+        if not findings:  # the extra checks skip kinks: both conventions are valid there
+            refused = len(beyond.refusals)
+            extra = beyond.after(sides, ex.values, ex.cotangent_seed, dtype, device)
+            attach(beyond.refusals[refused:], ex)
+            if extra:
+                fail(extra, ex)
         if findings:
             summary.kinks += 1
             if len(kinks) < _KEEP_KINKS:
@@ -190,9 +212,15 @@ def run_config(
         divergences = [_internal(exc, name, dtype, device)]
     finally:
         summary.seconds = time.perf_counter() - start
+    for d in divergences:  # the capability table, from the shrunk vjp failure
+        if d.check == "vjp" and d.replay_data:
+            data = d.replay_data
+            beyond.look(sides, tuple(data["values"]), data["cotangent_seed"], dtype, device)
+            break
     if not divergences and tally["compared"] == 0:
         divergences = [_vacuous(summary, name, dtype, device)]
-    return RunResult(summary, list(changed.values()) + divergences + kinks)
+    found = list(changed.values()) + beyond.keep(divergences) + beyond.refusals
+    return RunResult(summary, found + kinks)
 
 
 def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Divergence:

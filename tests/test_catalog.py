@@ -6,11 +6,13 @@ specimen's finding is derived in its docstring (``losses/_*.py``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
 
-import losses  # noqa: F401  (importing the catalog registers its pairs)
+import losses  # (importing the catalog registers its pairs)
 import oracle
 
 DTYPES = ("float32", "float64")
@@ -96,10 +98,23 @@ def test_a_specimen_declares_the_finding_of_the_public_table(name):
     assert known.dtypes is None  # every specimen is wrong in both dtypes
 
 
+@pytest.fixture(scope="module")
+def clean_report():
+    """One oracle run per clean entry, shared by the tests that read it."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            pair = oracle.registry()[name]
+            cache[name] = pair.verify(max_examples=200, seed=0, dtypes=DTYPES, devices=["cpu"])
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", _ids(CLEAN))
-def test_a_clean_entry_is_clean_in_both_dtypes(name):
-    pair = oracle.registry()[name]
-    report = pair.verify(max_examples=200, seed=0, dtypes=DTYPES, devices=["cpu"])
+def test_a_clean_entry_is_clean_in_both_dtypes(name, clean_report):
+    report = clean_report(name)
     assert report.ok, str(report)
     assert {(run.dtype, run.device) for run in report.runs} == {(d, "cpu") for d in DTYPES}
 
@@ -214,3 +229,43 @@ def test_the_rodrigues_constant_coefficients_are_caught_away_from_zero(specimen_
     for d in real:
         assert (d.check, d.argument, d.blame) == ("vjp", 0, "torch")
         assert np.any(d.example["args"][0] != 0)
+
+
+def _declared_refusals() -> dict[str, dict[str, str]]:
+    """The capability rows of losses/CATALOG.md: per pair, the transforms torch refuses
+    ("no: <reason>") with the reason."""
+    text = (Path(losses.__file__).parent / "CATALOG.md").read_text()
+    table = text.split("## Capabilities", 1)[1]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = {
+                check: cell.removeprefix("no: ")
+                for check, cell in zip(("jvp", "hvp", "vmap"), cells[1:], strict=True)
+                if cell.startswith("no: ")
+            }
+    return rows
+
+
+def _refusals(report) -> dict[str, str]:
+    return {
+        check: status.removeprefix("unsupported: ")
+        for check, status in report.capabilities.items()
+        if status.startswith("unsupported: ")
+    }
+
+
+def test_every_registered_pair_has_a_capability_row():
+    names = {p.name for p in oracle.registry().in_modules(["losses"])}
+    assert set(_declared_refusals()) == names
+
+
+@pytest.mark.parametrize("name", _ids(CLEAN))
+def test_a_clean_entry_refuses_the_transforms_its_capability_row_declares(name, clean_report):
+    assert _refusals(clean_report(name)) == _declared_refusals()[name]
+
+
+@pytest.mark.parametrize("name", _ids(SPECIMENS))
+def test_a_specimen_refuses_the_transforms_its_capability_row_declares(name, specimen_report):
+    assert _refusals(specimen_report(name)) == _declared_refusals()[name]

@@ -1,0 +1,195 @@
+"""Which checks beyond the vjp run on which example, and what they found.
+
+:class:`Beyond` holds, for one dtype x device run, the checks asked for (``checks=``) or
+the default set, the capability table built so far, and which examples get the extra
+checks: every example for an asked check (and under the ``oracle-campaign`` profile);
+for the default set :data:`DEFAULT_EXAMPLES` examples whose vjp was judged right (kinks
+excluded), of shapes already compiled for where possible, then every example for a check
+that has found a wrong value there (so that hypothesis can shrink it). A refusal
+(``unsupported``) is a finding only for an asked check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import settings
+
+from .capability import CHECKS, EXTRA, NOT_CHECKED, worse
+from .contract import check_before, check_contract
+from .profiles import CAMPAIGN_PROFILE
+from .report import Divergence
+from .transforms import run_transform
+
+__all__ = ["Beyond", "DEFAULT_EXAMPLES"]
+
+#: examples per run that get every extra check under the default set
+DEFAULT_EXAMPLES = 3
+#: shape signatures the default set may compile its programs for (about five JAX
+#: compilations each: jvp, hvp, vmap at two positions, per-example vjp), per twin, dtype,
+#: device and argument ranks, in one process. Compilation, not execution, is what the
+#: extra checks cost: a later verify of the same pair looks at examples of the shapes
+#: compiled already, so the default verify stays under 1.5x the vjp-only cost (measured;
+#: see the README)
+NEW_SIGNATURES = 1
+#: signatures the default set has compiled for, in this process
+_COMPILED: set[tuple] = set()
+#: how many signatures each (twin, dtype, device, ranks) has had compiled
+_BUDGET: dict[tuple, int] = {}
+
+
+def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tuple:
+    """What the twin's compiled programs are keyed by: shapes, dtype, static values."""
+    parts = []
+    for v in values:
+        if isinstance(v, np.ndarray):
+            parts.append(("array", v.shape, v.dtype.kind))
+        elif isinstance(v, float):
+            parts.append(("float",))  # traced, not compiled in
+        else:
+            parts.append(("value", type(v).__name__, repr(v)))
+    return (sides.twin.fn, dtype, device, tuple(parts))
+
+
+def _family(sig: tuple) -> tuple:
+    """The signature without the sizes: one budget of compilations per family."""
+    fn, dtype, device, parts = sig
+    return (fn, dtype, device, tuple((p[0], len(p[1])) if p[0] == "array" else p for p in parts))
+
+
+class Beyond:
+    def __init__(self, checks: Sequence[str] | None):
+        self.asked = tuple(checks) if checks is not None else None
+        self.capabilities = dict.fromkeys(CHECKS, NOT_CHECKED)
+        self.done = 0  # examples that got the default extra checks
+        self.hot: set[str] = set()  # default checks that found a wrong value: every example now
+        # An asked check torch refuses is one finding, kept aside (not raised: a refusal
+        # does not depend on the values, so there is nothing to shrink), and not run again,
+        # so that the other asked checks still see every example.
+        self.refusals: list[Divergence] = []
+        self.stopped: set[str] = set()
+        # the campaign profile looks at every example with the default set
+        self.every = self.asked is None and settings.get_current_profile_name() == CAMPAIGN_PROFILE
+
+    @property
+    def vjp(self) -> bool:
+        """Whether vjp findings count (the forward is checked in any case)."""
+        return self.asked is None or "vjp" in self.asked
+
+    def _due(self, sig: tuple) -> list[str]:
+        if self.asked is not None:
+            return [c for c in EXTRA if c in self.asked and c not in self.stopped]
+        if self.every:
+            return list(EXTRA)
+        if self.done < DEFAULT_EXAMPLES and (
+            sig in _COMPILED or _BUDGET.get(_family(sig), 0) < NEW_SIGNATURES
+        ):
+            return list(EXTRA)
+        return [c for c in EXTRA if c in self.hot]
+
+    def note_vjp(self, findings: Sequence[Divergence]) -> None:
+        if self.vjp:
+            real = [f for f in findings if f.check == "vjp" and f.blame != "kink"]
+            self.capabilities["vjp"] = worse(self.capabilities["vjp"], "diverged" if real else "ok")
+
+    def before(
+        self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str
+    ) -> list[Divergence]:
+        """The contract rules checked before the example runs (see
+        :func:`oracle.contract.check_before`)."""
+        if "contract" not in self._due(_signature(sides, values, dtype, device)):
+            return []
+        try:
+            found = check_before(sides, values, seed, dtype, device)
+        except Exception:
+            return []  # the oracle's own failure is no finding (the ordinary check runs next)
+        if found:
+            self._record("contract", "diverged")
+        return found
+
+    def after(
+        self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str
+    ) -> list[Divergence]:
+        """The extra checks due on an example whose forward and vjp were judged right."""
+        sig = _signature(sides, values, dtype, device)
+        due = self._due(sig)
+        if not due:
+            return []
+        if self.asked is None and self.done < DEFAULT_EXAMPLES:
+            self.done += 1
+            if sig not in _COMPILED:
+                _COMPILED.add(sig)
+                _BUDGET[_family(sig)] = _BUDGET.get(_family(sig), 0) + 1
+        findings: list[Divergence] = []
+        for check in due:
+            asked = self.asked is not None
+            try:
+                if check == "contract":
+                    found = check_contract(sides, values, seed, dtype, device)
+                    status = "diverged" if found else "ok"
+                else:
+                    positions = None if asked else _ends(values)
+                    found, status = run_transform(
+                        check,
+                        sides,
+                        values,
+                        seed,
+                        dtype,
+                        device,
+                        asked=asked,
+                        vmap_positions=positions,
+                    )
+            except Exception as exc:
+                # the oracle's own failure is no finding on the user's function; it shows
+                # in the capability table instead of passing silently
+                found = []
+                status = f"unsupported: the oracle could not run it: {type(exc).__name__}: {exc}"
+            self._record(check, status)
+            if asked and status.startswith("unsupported"):
+                self.stopped.add(check)
+                self.refusals += found
+                continue
+            findings += found
+        return findings
+
+    def keep(self, divergences: Sequence[Divergence]) -> list[Divergence]:
+        """Under the default set, a run whose vjp diverged does not report what follows
+        from it: hvp differentiates that backward, and vmap's per-example gradient runs
+        it (their capability still says "diverged")."""
+        if self.asked is not None or not any(
+            d.check == "vjp" and d.blame != "kink" for d in divergences
+        ):
+            return list(divergences)
+        return [
+            d
+            for d in divergences
+            if not (d.check == "hvp" or (d.check == "vmap" and "per-example" in d.detail))
+        ]
+
+    def look(self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str) -> None:
+        """On a shrunk vjp failure, the default set still learns which transforms torch
+        refuses (a refusal does not depend on the values); wrong values found there are
+        left out: the first derivative is already wrong."""
+        if self.asked is not None:
+            return
+        for check in EXTRA:
+            if check == "contract" or self.capabilities[check] != NOT_CHECKED:
+                continue
+            try:
+                _, status = run_transform(check, sides, values, seed, dtype, device, asked=False)
+            except Exception:
+                continue
+            if status.startswith("unsupported"):
+                self._record(check, status)
+
+    def _record(self, check: str, status: str) -> None:
+        self.capabilities[check] = worse(self.capabilities[check], status)
+        if status == "diverged":
+            self.hot.add(check)
+
+
+def _ends(values: Sequence[Any]) -> list[int]:
+    ndim = max((np.ndim(v) for v in values if isinstance(v, np.ndarray)), default=0)
+    return sorted({0, ndim})
