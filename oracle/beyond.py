@@ -34,10 +34,10 @@ DEFAULT_EXAMPLES = 3
 #: compiled already, so the default verify stays under 1.5x the vjp-only cost (measured;
 #: see the README)
 NEW_SIGNATURES = 1
-#: signatures the default set has compiled for, in this process
-_COMPILED: set[tuple] = set()
-#: how many signatures each (twin, dtype, device, ranks) has had compiled
-_BUDGET: dict[tuple, int] = {}
+# The signatures the default set has compiled for, and how many each (twin, dtype,
+# device, ranks) family has had, live on the TwinSide (``extra_compiled``,
+# ``extra_budget``) with the compiled programs themselves: both are freed when the
+# pair's verify ends (memory stays flat over hundreds of pairs in one process).
 
 
 def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tuple:
@@ -78,13 +78,14 @@ class Beyond:
         """Whether vjp findings count (the forward is checked in any case)."""
         return self.asked is None or "vjp" in self.asked
 
-    def _due(self, sig: tuple) -> list[str]:
+    def _due(self, sides: Any, sig: tuple) -> list[str]:
+        compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
         if self.asked is not None:
             return [c for c in EXTRA if c in self.asked and c not in self.stopped]
         if self.every:
             return list(EXTRA)
         if self.done < DEFAULT_EXAMPLES and (
-            sig in _COMPILED or _BUDGET.get(_family(sig), 0) < NEW_SIGNATURES
+            sig in compiled or budget.get(_family(sig), 0) < NEW_SIGNATURES
         ):
             return list(EXTRA)
         return [c for c in EXTRA if c in self.hot]
@@ -99,7 +100,7 @@ class Beyond:
     ) -> list[Divergence]:
         """The contract rules checked before the example runs (see
         :func:`oracle.contract.check_before`)."""
-        if "contract" not in self._due(_signature(sides, values, dtype, device)):
+        if "contract" not in self._due(sides, _signature(sides, values, dtype, device)):
             return []
         try:
             found = check_before(sides, values, seed, dtype, device)
@@ -114,14 +115,15 @@ class Beyond:
     ) -> list[Divergence]:
         """The extra checks due on an example whose forward and vjp were judged right."""
         sig = _signature(sides, values, dtype, device)
-        due = self._due(sig)
+        due = self._due(sides, sig)
         if not due:
             return []
         if self.asked is None and self.done < DEFAULT_EXAMPLES:
             self.done += 1
-            if sig not in _COMPILED:
-                _COMPILED.add(sig)
-                _BUDGET[_family(sig)] = _BUDGET.get(_family(sig), 0) + 1
+            compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
+            if sig not in compiled:
+                compiled.add(sig)
+                budget[_family(sig)] = budget.get(_family(sig), 0) + 1
         findings: list[Divergence] = []
         for check in due:
             asked = self.asked is not None

@@ -214,7 +214,9 @@ def _check(
         with precision_scope(dtype, device):
             shapes = sides.twin.output_shapes(values, dtype, device)
     except Exception as exc:
-        twin_err: SideError | None = SideError("twin", "forward", exc)
+        twin_err: SideError | None = (
+            exc if isinstance(exc, SideError) else SideError("twin", "forward", exc)
+        )
         shapes = None
     else:
         twin_err = None

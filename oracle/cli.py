@@ -56,9 +56,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="hypothesis seed (default: a random one, printed)"
     )
-    p.add_argument(
-        "--checks", default=None, help="checks on every example: vjp,jvp,hvp,vmap,contract"
-    )
     p.add_argument("-k", dest="pattern", default=None, help="only pairs whose name contains this")
     p.add_argument(
         "--json", dest="json_path", default=None, metavar="PATH", help="write the results as JSON"

@@ -172,6 +172,18 @@ def _differs(a: list, b: list, tol: Tolerance) -> str | None:
     return None
 
 
+def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 4) -> bool:
+    """Whether the same call, repeated, gives another gradient than ``first``."""
+    for _ in range(calls):
+        try:
+            _, _, g = _grads(fn, args, diff_pos, cots)
+        except Exception:
+            return False
+        if _differs(_np(g), first, tol):
+            return True
+    return False
+
+
 def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> list[Divergence]:
     out = []
     for how in ("transposed", "sliced", "expanded"):
@@ -214,6 +226,18 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> li
             )
             break
         why = _differs(_np(leaves1) + _np(g1), _np(leaves0) + _np(g0), tol)
+        if why and _varies(fn, ref_args, diff_pos, ref_cots, _np(g0), tol):
+            # the same contiguous call gives another answer too: not the layout's doing
+            out.append(
+                _finding(
+                    "nondeterministic",
+                    "torch's backward gives different answers when called again on the same "
+                    "inputs and grad_output: random numbers or state kept between calls",
+                    dtype,
+                    device,
+                )
+            )
+            break
         if why:
             out.append(
                 _finding(

@@ -120,7 +120,8 @@ def module_root(module: str) -> str | None:
 def _imported_modules(fn_refs: dict[str, Any]) -> list[str]:
     if fn_refs.get("registry"):
         return [fn_refs["module"]]
-    found = [re.match(r"from (\S+) import", src or "") for src in fn_refs.values()]
+    sources = [fn_refs.get(var) for var in ("torch_fn", "jax_fn")]
+    found = [re.match(r"from (\S+) import", src) for src in sources if isinstance(src, str)]
     return list(dict.fromkeys(m.group(1) for m in found if m))
 
 

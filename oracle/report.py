@@ -277,7 +277,7 @@ class Report:
     def capabilities(self) -> dict[str, str]:
         """Check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked", over
         every dtype and device (the worst status of any run)."""
-        return merge(r.capabilities for r in self.runs if not r.skipped)
+        return merge(r.capabilities for r in self.runs)
 
     @property
     def findings(self) -> list[Divergence]:

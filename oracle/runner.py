@@ -26,9 +26,11 @@ from .capability import EXTRA
 from .checks import BothRaised, Hung, Sides, check_example, settings_findings
 from .database import database_key, seeded, set_database_key
 from .findings import Verdict, divergence
+from .guard import SideError
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
+from .verdicts import side_error
 
 __all__ = ["run_config", "RunResult"]
 
@@ -132,6 +134,18 @@ def run_config(
             if not f.is_kink:
                 f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
 
+    def guarded(ex: Any, fn: Any, *args: Any) -> Any:
+        """The checks beyond the vjp call user code too: under the same guard (a time
+        limit; global settings put back and reported)."""
+        try:
+            return sides.torch.guard.call("torch", "checks beyond the vjp", fn, *args)
+        except SideError as err:
+            if not err.timed_out:
+                raise err.exc from None
+            hung = divergence("error", side_error(err), dtype=dtype, device=device)
+            attach([hung], ex)
+            raise Hung(hung) from None
+
     def fail(real: list[Divergence], ex: Any) -> None:
         attach(real, ex)
         last_real[:] = [real]
@@ -139,7 +153,7 @@ def run_config(
 
     def body(ex: Any) -> None:
         summary.examples += 1
-        pre = beyond.before(sides, ex.values, ex.cotangent_seed, dtype, device)
+        pre = guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
         if pre:
             fail(pre, ex)
         try:
@@ -160,7 +174,7 @@ def run_config(
             fail(real, ex)
         if not findings:  # the extra checks skip kinks: both conventions are valid there
             refused = len(beyond.refusals)
-            extra = beyond.after(sides, ex.values, ex.cotangent_seed, dtype, device)
+            extra = guarded(ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device)
             attach(beyond.refusals[refused:], ex)
             if extra:
                 fail(extra, ex)

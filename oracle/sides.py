@@ -241,7 +241,10 @@ class TwinSide:
         self._static_scalars = False  # set when the twin needs concrete float values
         self._eager = False  # set when the twin cannot be traced at all (see _eagerly)
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
-        self._jits: dict[tuple[str, bool], Any] = {}
+        self._jits: dict[Any, Any] = {}
+        #: what the default set of checks beyond the vjp has compiled (oracle.beyond)
+        self.extra_compiled: set[tuple] = set()
+        self.extra_budget: dict[tuple, int] = {}
 
     def _jit(self, which: str, small: bool) -> Any:
         key = (which, small)
@@ -250,12 +253,20 @@ class TwinSide:
             self._jits[key] = jax.jit(_PROGRAMS[which], static_argnums=(0, 1, 2), **opts)
         return self._jits[key]
 
+    def program(self, name: str, fn: Callable, static_argnums: tuple, options: dict) -> Any:
+        """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.transforms)."""
+        if name not in self._jits:
+            self._jits[name] = jax.jit(fn, static_argnums=static_argnums, compiler_options=options)
+        return self._jits[name]
+
     def release(self) -> None:
         """Free this pair's compiled programs and traces (the next call recompiles)."""
         for fn in self._jits.values():
             fn.clear_cache()
         self._jits.clear()
         self._shapes.clear()
+        self.extra_compiled.clear()
+        self.extra_budget.clear()
         forget_traces()
 
     def _layout(self, values: Sequence[Any]) -> tuple[str, ...]:

@@ -50,6 +50,8 @@ class Tolerance:
     k: float | None
     #: atol is relative to the tensor's scale (the oracle's rule) or absolute (user's)
     scaled_atol: bool = True
+    #: an absolute floor added to what is allowed (0: none)
+    floor: float = 0.0
 
     def describe(self) -> str:
         if not self.scaled_atol:
@@ -201,7 +203,7 @@ def compare(
             np.abs(err, out=err)
             allowed = np.abs(e1)
             allowed *= tol.rtol
-            allowed += atol
+            allowed += atol + tol.floor
             if bool(np.less_equal(err, allowed).all()):
                 return Comparison(True, 0, int(a.size), 0.0, 0.0, (), 0.0, 0.0, 0.0, False)
     a, e = a.astype(np.float64, copy=False), e.astype(np.float64, copy=False)
@@ -212,9 +214,9 @@ def compare(
         err = np.where(finite, np.abs(a - e), np.inf)
         err = np.where(both_nan | same_inf, 0.0, err)
         if tol.scaled_atol:
-            allowed = tol.rtol * np.abs(e) + tol.atol * s
+            allowed = tol.rtol * np.abs(e) + tol.atol * s + tol.floor
         else:
-            allowed = tol.rtol * np.abs(e) + tol.atol
+            allowed = tol.rtol * np.abs(e) + tol.atol + tol.floor
         if twin_lowp is not None and tol.k is not None:
             lowp = np.asarray(twin_lowp, dtype=np.float64)
             twin_err = np.where(np.isfinite(lowp) & np.isfinite(e), np.abs(lowp - e), 0.0)

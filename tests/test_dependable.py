@@ -123,8 +123,16 @@ def test_a_saturated_softmax_in_float64_is_no_divergence_on_any_example():
 def test_float32_arithmetic_in_a_float64_backward_is_a_precision_finding_blamed_on_torch(
     torch_fn, twin, low, high
 ):
+    # (the round trip through numpy also cuts the backward's own graph: an hvp finding,
+    # which is the contract issue's; only the first-order vjp is asked for here)
     report = oracle.verify(
-        torch_fn, twin, [tensor("n", low=low, high=high)], max_examples=40, seed=0, **CPU
+        torch_fn,
+        twin,
+        [tensor("n", low=low, high=high)],
+        max_examples=40,
+        seed=0,
+        checks=["vjp"],
+        **CPU,
     )
     # float32 is right in its own dtype; float64 gets float32's precision
     assert kinds(report) == {("float64", "vjp", "torch", "precision")}, report

@@ -214,11 +214,11 @@ def test_a_tolerance_for_one_argument_leaves_the_others_on_the_default_rule():
 
 
 def test_a_module_parameter_name_is_a_valid_tolerance_key():
+    # a Module's trainable parameters are differentiated: the twin takes them first
     lin = torch.nn.Linear(2, 1)
-    weight, bias = (jnp.asarray(p.detach().numpy()) for p in (lin.weight, lin.bias))
     report = oracle.verify(
         lin,
-        lambda x: x @ weight.T + bias,
+        lambda params, x: x @ params["weight"].T + params["bias"],
         [tensor("b 2")],
         rtol={"weight": 1e-3, 0: 1e-3},
         atol={"weight": 0.0, 0: 0.0},
