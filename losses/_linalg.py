@@ -53,8 +53,15 @@ def _spd_forward(ctx: Any, matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Ten
     # differences visit
     chol = torch.linalg.cholesky(0.5 * (matrix + matrix.mT))
     solution = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
-    ctx.save_for_backward(chol, solution)
+    # the matrix, not its Cholesky factor: a factor made here has no graph (forward runs
+    # without one), so a backward built on it has a silently wrong derivative itself
+    # (gradient penalties; the oracle's hvp check shows it). backward factors it again.
+    ctx.save_for_backward(matrix, solution)
     return solution
+
+
+def _factor(matrix: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.cholesky(0.5 * (matrix + matrix.mT))
 
 
 @oracle.twin(spd_solve_jax, inputs=_SPD_INPUTS, dims=_SPD_DIMS, name="spd_solve")
@@ -69,8 +76,9 @@ class SPDSolve(Function):
         \frac{\partial L}{\partial A} = -\tfrac12 \left(\lambda x^\top + x \lambda^\top\right)
 
     from :math:`dx = S^{-1}(db - dS\, x)` and :math:`dS = (dA + dA^\top)/2`, with
-    :math:`g = \partial L / \partial x`; :math:`\lambda` reuses the forward's Cholesky
-    factor (:math:`S^{-1} = L^{-\top} L^{-1}`).
+    :math:`g = \partial L / \partial x`; :math:`\lambda` comes from a Cholesky factor
+    (:math:`S^{-1} = L^{-\top} L^{-1}`) made again in ``backward``, from the saved matrix,
+    so that the backward is itself differentiable.
     """
 
     @staticmethod
@@ -79,8 +87,8 @@ class SPDSolve(Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        chol, solution = ctx.saved_tensors
-        lam = torch.cholesky_solve(grad_output.unsqueeze(-1), chol).squeeze(-1)
+        matrix, solution = ctx.saved_tensors
+        lam = torch.cholesky_solve(grad_output.unsqueeze(-1), _factor(matrix)).squeeze(-1)
         outer = lam.unsqueeze(-1) * solution.unsqueeze(-2)
         return -0.5 * (outer + outer.mT), lam
 
@@ -118,8 +126,8 @@ class SPDSolveHalfSolve(Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        chol, solution = ctx.saved_tensors
-        lam = torch.linalg.solve_triangular(chol, grad_output.unsqueeze(-1), upper=False)
+        matrix, solution = ctx.saved_tensors
+        lam = torch.linalg.solve_triangular(_factor(matrix), grad_output.unsqueeze(-1), upper=False)
         lam = lam.squeeze(-1)
         outer = lam.unsqueeze(-1) * solution.unsqueeze(-2)
         return -0.5 * (outer + outer.mT), lam
