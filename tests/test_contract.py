@@ -278,3 +278,70 @@ def test_known_declares_the_new_checks_and_diagnoses():
     assert known.check == ("jvp",) and known.argument == ("temperature",)
     for diagnosis in ("mutates_input", "mutates_grad_output", "layout", "unsupported"):
         assert oracle.Known("x", check="contract", diagnosis=diagnosis).diagnosis == (diagnosis,)
+
+
+# --- the pieces, on hand-worked values ----------------------------------------------------
+
+
+def test_statuses_combine_to_the_one_that_says_most():
+    from oracle.capability import merge, worse
+
+    assert worse("ok", "unsupported: no jvp") == "unsupported: no jvp"
+    assert worse("diverged", "unsupported: no jvp") == "diverged"
+    assert worse("not checked", "ok") == "ok"
+    # one run refused vmap, the other never got that far: the refusal shows
+    runs = [{"vmap": "unsupported: no setup_context"}, {"vmap": "not checked", "vjp": "ok"}]
+    assert merge(runs)["vmap"] == "unsupported: no setup_context"
+    assert merge(runs)["vjp"] == "ok" and merge(runs)["hvp"] == "not checked"
+
+
+def test_checks_given_as_text_are_validated_and_put_in_order():
+    from oracle.capability import normalize_checks
+
+    assert normalize_checks("vmap, jvp") == ("jvp", "vmap")
+    assert normalize_checks(None) is None
+
+
+@pytest.mark.parametrize(
+    "exc, reason",
+    [
+        pytest.param(
+            RuntimeError("... it must override the setup_context staticmethod ..."),
+            "forward(ctx, ...) without setup_context (torch.func transforms need it)",
+            id="setup_context",
+        ),
+        pytest.param(
+            NotImplementedError("You must implement the jvp function for custom ..."),
+            "no jvp staticmethod (forward-mode AD)",
+            id="jvp",
+        ),
+        pytest.param(
+            RuntimeError("vmap: It looks like you're calling .item() on a Tensor"),
+            "calls .item() inside (vmap refuses it)",
+            id="item",
+        ),
+        pytest.param(ValueError("odd\nsecond line"), "ValueError: odd", id="other"),
+    ],
+)
+def test_a_refusal_is_named_from_torchs_error(exc, reason):
+    from oracle.transforms import unsupported_reason
+
+    assert unsupported_reason(exc) == reason
+
+
+def test_the_campaign_profile_looks_at_every_example_with_the_default_set():
+    from hypothesis import settings
+
+    from oracle.beyond import DEFAULT_EXAMPLES, Beyond
+    from oracle.capability import EXTRA
+    from oracle.profiles import CAMPAIGN_PROFILE
+
+    previous = settings.get_current_profile_name()
+    settings.load_profile(CAMPAIGN_PROFILE)
+    try:
+        beyond = Beyond(None)
+    finally:
+        settings.load_profile(previous)
+    beyond.done = DEFAULT_EXAMPLES  # past the default set's few examples
+    assert beyond._due(("any signature",)) == list(EXTRA)
+    assert not Beyond(None).every  # under the test suite's own profile
