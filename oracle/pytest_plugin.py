@@ -156,19 +156,25 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"oracle: --oracle-seed={config.stash[_SEED]} ({where}dtypes {', '.join(dtypes)})"
 
 
+def compile_cache_dir(config: pytest.Config) -> str | None:
+    """Where this session keeps JAX's compiled programs: ``$ORACLE_CACHE_DIR``, else
+    ``.oracle_cache/jax`` under the rootdir; None when turned off."""
+    if config.getoption("--oracle-no-compile-cache") or not config.getini("oracle_compile_cache"):
+        return None
+    return os.environ.get("ORACLE_CACHE_DIR") or os.path.join(
+        str(config.rootpath), ".oracle_cache", "jax"
+    )
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Turn on JAX's persistent compilation cache when this session uses the oracle
     (the plugin is the program here, as ``python -m oracle`` is; a ``verify`` call
     alone never does this). xdist workers share the directory."""
-    config = session.config
-    if config.getoption("--oracle-no-compile-cache") or not config.getini("oracle_compile_cache"):
-        return
     if "oracle.registration" not in sys.modules and "oracle.api" not in sys.modules:
         return  # not an oracle session: leave the user's JAX alone
-    path = os.environ.get("ORACLE_CACHE_DIR") or os.path.join(
-        str(config.rootpath), ".oracle_cache", "jax"
-    )
-    enable_compile_cache(path)
+    path = compile_cache_dir(session.config)
+    if path is not None:
+        enable_compile_cache(path)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

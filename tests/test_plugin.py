@@ -65,25 +65,21 @@ def test_unexpected_outcomes_become_failing_tests_with_the_report(pyt):
     )
 
 
-def test_the_seed_is_random_and_printed_unless_given(pyt):
+def test_the_header_prints_a_random_seed_unless_given_and_the_devices_present(pyt):
     result = pyt.runpytest_subprocess(
         "--oracle-modules=tests.pairs_good", "--collect-only", "-p", "no:cacheprovider"
     )
-    result.stdout.fnmatch_lines(["oracle: --oracle-seed=* (devices cpu*; dtypes float32, float64)"])
+    # only the devices present: no cuda without a GPU
+    devices = ", ".join(available_devices())
+    result.stdout.fnmatch_lines(
+        [f"oracle: --oracle-seed=* (devices {devices}; dtypes float32, float64)"]
+    )
     result.stdout.fnmatch_lines(["*test_twins?cli_good_sin-float32-cpu?*"])
     seed = int(result.stdout.str().split("--oracle-seed=")[1].split()[0])
     again = pyt.runpytest_subprocess(
         "--oracle-modules=tests.pairs_good", "--collect-only", "-p", "no:cacheprovider"
     )
     assert f"--oracle-seed={seed} " not in again.stdout.str()  # a fresh seed each run
-
-
-def test_the_header_lists_only_the_devices_present(pyt):
-    result = pyt.runpytest_subprocess(
-        "--oracle-modules=tests.pairs_good", "--collect-only", "-p", "no:cacheprovider"
-    )
-    (header,) = [line for line in result.outlines if line.startswith("oracle: ")]
-    assert f"(devices {', '.join(available_devices())}; " in header
 
 
 def _collection_error(result):
@@ -162,28 +158,64 @@ def test_prints_the_cache_dir():
 """
 
 
+def test_the_compile_cache_can_be_turned_off_in_the_ini(pyt):
+    # on by default: tests/test_user_project.py finds the entries under the rootdir
+    pyt.makepyfile(test_twins="", test_cache=CACHE_DIR)
+    pyt.makeini("[pytest]\noracle_compile_cache = false\n")
+    result = pyt.runpytest_subprocess("-s", "-p", "no:cacheprovider", "test_cache.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*CACHE DIR None*"])
+
+
+class _Config:
+    """The parts of a pytest config that compile_cache_dir reads."""
+
+    def __init__(self, option=False, ini=True):
+        self.rootpath = "/project"
+        self._option, self._ini = option, ini
+
+    def getoption(self, name):
+        assert name == "--oracle-no-compile-cache"
+        return self._option
+
+    def getini(self, name):
+        assert name == "oracle_compile_cache"
+        return self._ini
+
+
 @pytest.mark.parametrize(
-    ("ini", "args", "env", "expected"),
+    ("config", "env", "expected"),
     [
-        # on by default: tests/test_user_project.py finds the entries under the rootdir
-        pytest.param("oracle_compile_cache = false", [], {}, "None", id="ini-false"),
-        pytest.param("", ["--oracle-no-compile-cache"], {}, "None", id="option"),
-        pytest.param(
-            "", [], {"ORACLE_CACHE_DIR": "/tmp/oracle-here"}, "/tmp/oracle-here", id="moved"
-        ),
-        pytest.param(
-            "", [], {"JAX_COMPILATION_CACHE_DIR": "/tmp/users-own"}, "/tmp/users-own", id="users"
-        ),
+        pytest.param(_Config(), None, "/project/.oracle_cache/jax", id="default"),
+        pytest.param(_Config(option=True), None, None, id="option-off"),
+        pytest.param(_Config(ini=False), None, None, id="ini-off"),
+        pytest.param(_Config(), "/elsewhere", "/elsewhere", id="moved"),
     ],
 )
-def test_the_compile_cache_can_be_turned_off_or_moved(pyt, monkeypatch, ini, args, env, expected):
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    pyt.makepyfile(test_twins="", test_cache=CACHE_DIR)
-    pyt.makeini(f"[pytest]\n{ini}\n")
-    result = pyt.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args, "test_cache.py")
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"*CACHE DIR {expected.format(rootdir=pyt.path)}*"])
+def test_the_compile_cache_is_under_the_rootdir_unless_moved_or_off(
+    monkeypatch, config, env, expected
+):
+    from oracle.pytest_plugin import compile_cache_dir
+
+    if env is None:
+        monkeypatch.delenv("ORACLE_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("ORACLE_CACHE_DIR", env)
+    assert compile_cache_dir(config) == expected
+
+
+def test_a_compile_cache_directory_the_user_chose_is_kept():
+    import jax
+
+    from oracle.session import enable_compile_cache
+
+    before = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", "/tmp/users-own")  # JAX_COMPILATION_CACHE_DIR
+    try:
+        assert enable_compile_cache("/tmp/oracle-would-use") == "/tmp/users-own"
+        assert jax.config.jax_compilation_cache_dir == "/tmp/users-own"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
 
 
 def test_a_verify_call_alone_leaves_the_compile_cache_setting_alone():
