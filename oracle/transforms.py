@@ -171,11 +171,15 @@ class Judged:
 _EXTRA_FLOAT64 = Tolerance(rtol=1e-7, atol=1e-7, k=None, floor=1e-12)
 
 
-def tolerance_for(sides: Any, dtype: str, *, forward: bool = False) -> Tolerance:
-    """The tolerance of the pair in ``dtype``: the user's (``rtol``/``atol``) if given,
-    else the oracle's rule (float64: ``_EXTRA_FLOAT64``)."""
-    if getattr(sides, "user_tol", None):
-        return sides.tolerance(dtype, forward=forward)
+def tolerance_for(
+    sides: Any, dtype: str, *, forward: bool = False, argument: Any = None
+) -> Tolerance:
+    """The tolerance of the pair in ``dtype``: the user's (``rtol``/``atol``; for one
+    ``argument`` if given per argument) if given, else the oracle's rule (float64:
+    ``_EXTRA_FLOAT64``)."""
+    user = (getattr(sides, "user_tol", None) or {}).get(dtype, {})
+    if argument in user or None in user:
+        return sides.tolerance(dtype, forward=forward, argument=argument)
     if dtype == "float64" and not forward:
         return _EXTRA_FLOAT64
     return forward_tolerance(dtype) if forward else default_tolerance(dtype)
@@ -193,7 +197,6 @@ def _compare_all(
     """Every (label, argument) whose torch value is not close to the twin's.
     ``None`` (torch gave nothing) counts as zeros, so it is wrong only where the twin
     is not zero."""
-    tol = tolerance_for(sides, dtype, forward=forward)
     scale = max(
         (float(np.max(np.abs(x))) for x in j if x.size and np.all(np.isfinite(x))), default=0
     )
@@ -206,6 +209,7 @@ def _compare_all(
             shapes = f"shape {np.shape(a)} in torch, {np.shape(e)} in the twin"
             bad.append(Judged(f"{what}: {shapes}", arg, c, None, None))
             continue
+        tol = tolerance_for(sides, dtype, forward=forward, argument=arg)
         c = compare(a, e, tol, scale=lambda: scale)
         if not c.ok:
             bad.append(Judged(what, arg, c, a, e))
