@@ -184,7 +184,10 @@ def test_an_approximate_gradient_fails_the_default_rule_on_its_argument_only():
 
 
 def test_a_tolerance_for_one_argument_lets_its_approximate_gradient_pass():
-    # 1e-3 relative error on y's gradient, allowed 1e-2 on argument 1 only
+    # 1e-3 relative error on y's gradient, allowed 1e-2 on argument 1 only. (The slop
+    # also reaches the mixed second derivative d/dx of y's gradient, which the hvp check
+    # reports on argument 0: a per-argument tolerance is about first-order gradients,
+    # so only the vjp is asked for here.)
     report = oracle.verify(
         _ProductWithSloppyY.apply,
         _product,
@@ -192,6 +195,7 @@ def test_a_tolerance_for_one_argument_lets_its_approximate_gradient_pass():
         rtol={1: 1e-2},
         atol={1: 0.0},
         max_examples=20,
+        checks=["vjp"],
         **CPU,
     )
     assert report.ok, str(report)
