@@ -24,6 +24,7 @@ from .runner import run_config
 from .sides import TorchSide, TwinSide
 from .specs import example_strategy, normalize_dims, normalize_inputs
 from .tolerance import user_tolerances
+from .validation import check_int, check_timeout
 
 __all__ = ["verify", "assert_twins", "CAMPAIGN_PROFILE"]
 
@@ -36,24 +37,6 @@ def _name_of(fn: Callable) -> str:
     obj = obj if isinstance(obj, type) else fn
     qual = getattr(obj, "__qualname__", None) or type(obj).__name__
     return getattr(obj, "__name__", qual) if qual.startswith("_") else qual
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def _check_timeout(timeout: Any) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None; got {timeout!r}")
-    if not timeout > 0:
-        raise ValueError(f"timeout={timeout} must be a positive number of seconds (or None)")
-    return float(timeout)
 
 
 def _tolerance_keys(specs: Sequence[Any], torch_fn: Callable | Factory) -> list[int | str]:
@@ -152,9 +135,9 @@ def verify(
         max_examples = (
             hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
         )
-    max_examples = _check_int(max_examples, "max_examples", 1)
+    max_examples = check_int(max_examples, "max_examples", 1)
     if seed is not None:
-        seed = _check_int(seed, "seed", 0)
+        seed = check_int(seed, "seed", 0)
     if settings is not None and not isinstance(settings, hsettings):
         raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
     if seed is None and not (settings or hsettings.default).derandomize:
@@ -178,7 +161,7 @@ def verify(
                 for d, per in user_tol.items()
             }
 
-    guard = Guard(_check_timeout(timeout))
+    guard = Guard(check_timeout(timeout))
     sides = Sides(
         TorchSide(torch_call, specs, guard), TwinSide(twin_fn, specs, guard), specs, user_tol
     )

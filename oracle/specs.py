@@ -12,7 +12,6 @@ reproducer can write them bit for bit. Nothing here knows about torch or JAX.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .domains import apply_maps, check_domain, domain_array, map_name
+from .validation import check_number
 
 __all__ = [
     "Example",
@@ -83,15 +83,6 @@ def _parse_shape(shape: Any, where: str) -> tuple[str | int, ...]:
                 f"separated by spaces"
             )
     return tuple(out)
-
-
-def _check_number(value: Any, name: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where}: {name} must be a number; got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{where}: {name}={value} must be finite")
-    return value
 
 
 @dataclass(frozen=True)
@@ -192,8 +183,8 @@ def tensor(
     """
     where = f"tensor({shape!r})"
     parsed = _parse_shape(shape, where)
-    low = _check_number(low, "low", where)
-    high = _check_number(high, "high", where)
+    low = check_number(low, "low", where)
+    high = check_number(high, "high", where)
     if not low < high:
         raise ValueError(f"{where}: low={low} must be less than high={high}")
     if not isinstance(grad, bool):
@@ -236,7 +227,7 @@ def choice(shape: str, values: Sequence[float], *, grad: bool = False):
     parsed = _parse_shape(shape, where)
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
         raise ValueError(f"{where}: values must be a non-empty sequence of numbers; got {values!r}")
-    vals = tuple(_check_number(v, "values", where) for v in values)
+    vals = tuple(check_number(v, "values", where) for v in values)
     for v in vals:
         if float(np.float32(v)) != v:
             raise ValueError(

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from .validation import check_non_negative
+
 __all__ = [
     "Tolerance",
     "Comparison",
@@ -84,12 +86,6 @@ def forward_tolerance(dtype: str) -> Tolerance:
     return _FORWARD[dtype]
 
 
-def _check_value(name: str, v: Any) -> float:
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
-        raise ValueError(f"{name} must be a non-negative number; got {v!r}")
-    return float(v)
-
-
 def _both_or_none(given: str, missing: str, value: Any) -> ValueError:
     return ValueError(
         f"{given}={value!r} was given without {missing}: pass both ({missing}=0 still lets "
@@ -102,7 +98,7 @@ def user_tolerance(rtol: float, atol: float, dtype: str) -> Tolerance:
     """torch.testing's rule with the user's ``rtol`` and ``atol`` (both required)."""
     if dtype not in _DEFAULTS:
         raise ValueError(f"unknown dtype {dtype!r}")
-    rtol, atol = _check_value("rtol", rtol), _check_value("atol", atol)
+    rtol, atol = check_non_negative(rtol, "rtol"), check_non_negative(atol, "atol")
     return Tolerance(rtol=rtol, atol=atol, k=None, scaled_atol=False)
 
 
@@ -119,9 +115,9 @@ def user_tolerances(
     for name, v in (("rtol", rtol), ("atol", atol)):
         if isinstance(v, Mapping):
             for key, x in v.items():
-                _check_value(f"{name}[{key!r}]", x)
+                check_non_negative(x, f"{name}[{key!r}]")
         elif v is not None:
-            _check_value(name, v)
+            check_non_negative(v, name)
     if atol is None:
         raise _both_or_none("rtol", "atol", rtol)
     if rtol is None:

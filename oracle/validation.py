@@ -1,0 +1,53 @@
+"""Argument checks for the public API, in one place (as hypothesis keeps its validators).
+
+Each names the argument, says what was expected and what it got, and raises ``TypeError``
+for a value of the wrong kind, ``ValueError`` for one out of range. Specs' own structure
+(shapes, domains) is checked where it is parsed, with these for the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int", "check_number", "check_non_negative", "check_timeout"]
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """An int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return int(value)
+
+
+def check_number(value: Any, name: str, where: str = "") -> float:
+    """A finite real number (not a bool). ``where`` prefixes the message (the spec)."""
+    prefix = f"{where}: " if where else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{prefix}{name} must be a number; got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{prefix}{name}={value} must be finite")
+    return value
+
+
+def check_non_negative(value: Any, name: str) -> float:
+    """A tolerance: a number >= 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+    return float(value)
+
+
+def check_timeout(timeout: Any) -> float | None:
+    """Seconds per call of either side: a positive number, or None for no limit."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None; got {timeout!r}")
+    if not timeout > 0 or timeout == float("inf"):
+        raise ValueError(f"timeout={timeout} must be a positive number of seconds (or None)")
+    return float(timeout)
