@@ -366,15 +366,15 @@ def score(case: Case, rows: list[dict[str, Any]]) -> tuple[list, list, int, str]
 def rescore(paths: Sequence[str], cases: Sequence[Case]) -> int:
     """The summary of saved runs, scored by today's case definitions; a later file's rows
     for a pair replace an earlier one's (a pair run again after a fix)."""
-    by_name = {c.name: c for c in cases}
-    rows: dict[str, list] = {}
+    by_key = {(c.name, c.source): c for c in cases}
+    rows: dict[tuple[str, str], list] = {}
     for path in paths:
         with open(path) as fh:
             for res in json.load(fh)["results"]:
-                rows[res["name"]] = res["rows"]
+                rows[(res["name"], res["source"])] = res["rows"]
     alarms, misses, clean_runs, wrong_runs = [], [], 0, 0
-    for name, rs in rows.items():
-        case = by_name[name]
+    for key, rs in rows.items():
+        case = by_key[key]
         a, m, n, _ = score(case, rs)
         alarms += [(case, r) for r in a]
         misses += [(case, r) for r in m]
@@ -382,7 +382,7 @@ def rescore(paths: Sequence[str], cases: Sequence[Case]) -> int:
             wrong_runs += n
         else:
             clean_runs += n
-    n_clean = sum(1 for n in rows if not by_name[n].wrong_in)
+    n_clean = sum(1 for k in rows if not by_key[k].wrong_in)
     print(f"clean pairs: {n_clean}, runs {clean_runs}, false alarms: {len(alarms)}")
     print(f"wrong pairs: {len(rows) - n_clean}, runs {wrong_runs}, misses: {len(misses)}")
     for case, r in alarms:
