@@ -128,6 +128,7 @@ def format_table(rows: Sequence[Any]) -> str:
         "worst error",
         "examples",
         "kinks",
+        "beyond the vjp",
     )
     lines = [head]
     for r in rows:
@@ -143,6 +144,7 @@ def format_table(rows: Sequence[Any]) -> str:
                 _fmt(r.worst_error),
                 str(r.examples),
                 str(r.kinks),
+                getattr(r, "capabilities", "") or "-",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]

@@ -123,9 +123,23 @@ class Outcome:
     examples: int
     kinks: int
     note: str = ""
+    #: the run's capability table, compact: "jvp=no,hvp=ok,vmap=no,contract=ok" ("no":
+    #: unsupported, "-": not checked, "X": diverged)
+    capabilities: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+_SHORT = {"ok": "ok", "diverged": "X", "not checked": "-"}
+
+
+def _compact(capabilities: Mapping[str, str]) -> str:
+    return ",".join(
+        f"{check}={_SHORT.get(status, 'no' if status.startswith('unsupported') else status)}"
+        for check, status in capabilities.items()
+        if check != "vjp"
+    )
 
 
 @dataclass
@@ -186,6 +200,7 @@ class Pair:
                     examples=run.examples,
                     kinks=run.kinks,
                     note=note,
+                    capabilities=_compact(getattr(run, "capabilities", {}) or {}),
                 )
             )
         return rows

@@ -250,3 +250,21 @@ def test_oracle_timeout_turns_a_hanging_backward_into_a_failure_with_the_reason(
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*timed out in its backward*"])
+
+
+def test_oracle_checks_reach_verify_an_asked_transform_torch_refuses_is_a_failure(pyt):
+    # cli_good_sin is an old-style Function without a jvp staticmethod: forward mode is
+    # refused, which is a finding only when asked for
+    result = pyt.runpytest_subprocess(
+        "--oracle-modules=tests.pairs_good",
+        "--oracle-device=cpu",
+        "--oracle-dtype=float64",
+        "--oracle-seed=0",
+        "--oracle-checks=vjp,jvp",
+        "-k",
+        "cli_good_sin",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*jvp was asked for, and torch refuses it*"])

@@ -62,3 +62,35 @@ def test_format_table_has_one_row_per_outcome():
     assert lines[0].split()[:4] == ["pair", "dtype", "device", "outcome"]
     assert lines[1].split()[:5] == ["smooth_round", "float32", "cpu", "flagged", "yes"]
     assert lines[2].split()[:5] == ["abs_loss", "float64", "cpu", "diverged", "NO"]
+
+
+def test_the_catalog_table_shows_each_runs_capabilities_compactly():
+    # from a RunSummary's capability table: unsupported -> "no", diverged -> "X"
+    row = Outcome(
+        "custom_exp",
+        "float32",
+        "cpu",
+        "flagged",
+        True,
+        "torch",
+        "scaled",
+        1.0,
+        10,
+        0,
+        capabilities="jvp=no,hvp=ok,vmap=no,contract=X",
+    )
+    last = format_table([row]).splitlines()[1].split()[-1]
+    assert last == "jvp=no,hvp=ok,vmap=no,contract=X"
+
+
+def test_outcomes_carry_the_compact_capabilities_of_their_run():
+    from oracle.registration import _compact
+
+    caps = {
+        "vjp": "ok",
+        "jvp": "unsupported: no jvp staticmethod",
+        "hvp": "diverged",
+        "vmap": "not checked",
+        "contract": "ok",
+    }
+    assert _compact(caps) == "jvp=no,hvp=X,vmap=-,contract=ok"
