@@ -367,3 +367,23 @@ def test_the_reproducer_runs_the_twin_compiled_as_the_oracle_did(tmp_path):
     # the compiled twin's output is sin(x) + 1e-3: the script shows the oracle's gap
     gap = float(out.stdout.split("output 0: max |torch - twin| =")[1].split()[0])
     assert gap == pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="needs setitimer")
+def test_an_alarm_armed_by_someone_else_is_put_back_after_a_guarded_call():
+    # pytest-timeout's signal method arms ITIMER_REAL: the guard must not disarm it
+    import signal
+
+    from oracle.guard import Guard
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        assert Guard(timeout=5.0).call("torch", "forward", lambda: 3) == 3
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90.0 < left <= 100.0  # still armed, about where it was
+        assert not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
