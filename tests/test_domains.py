@@ -244,3 +244,30 @@ def test_dims_list_bounds_integers_by_its_smallest_and_largest_sizes():
     assert tuple(bounds["c"]) == (3, 5)
     with pytest.raises(ValueError, match=r"can be empty"):
         normalize_dims(specs, {"c": [0, 5]})
+
+
+class _NegativeEntropy(torch.autograd.Function):
+    """sum_i p_i log p_i over the last axis; d/dp_i = log p_i + 1 (defined for p > 0)."""
+
+    @staticmethod
+    def forward(ctx, p):
+        ctx.save_for_backward(p)
+        return (p * p.log()).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (p,) = ctx.saved_tensors
+        return grad.unsqueeze(-1) * (p.log() + 1)
+
+
+def test_a_function_on_the_simplex_is_checked_without_reparametrising_it():
+    # on raw tensors in [-10, 10] the log would be NaN on both sides: the domain is the input
+    report = oracle.verify(
+        _NegativeEntropy.apply,
+        lambda p: (p * jnp.log(p)).sum(-1),
+        [tensor("b n", domain="simplex")],
+        max_examples=30,
+        **CPU,
+    )
+    assert report.ok, str(report)
+    assert all(r.examples == 30 and r.rejected == 0 for r in report.runs)
