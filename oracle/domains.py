@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from .validation import InputSpecError, InputSpecTypeError
+
 __all__ = [
     "DOMAINS",
     "POSITIVE_FLOOR",
@@ -188,21 +190,21 @@ def apply_maps(value: np.ndarray, maps: Sequence[Callable], where: str) -> np.nd
         try:
             out = fn(np.array(value, dtype=np.float64))
         except Exception as exc:
-            raise ValueError(
+            raise InputSpecError(
                 f"{where}: .map({map_name(fn)}) raised {type(exc).__name__}: {exc} on a drawn "
                 f"array of shape {np.shape(value)}"
             ) from exc
         try:
             arr = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise InputSpecTypeError(
                 f"{where}: .map({map_name(fn)}) returned {type(out).__name__}; expected an "
                 f"array of floats"
             ) from exc
         # both dtypes must see the same values: round once, here, as drawn floats are
         value = _round32(arr)
         if not np.all(np.isfinite(value)):
-            raise ValueError(
+            raise InputSpecError(
                 f"{where}: .map({map_name(fn)}) returned non-finite values (or values beyond "
                 f"float32's range, about 3.4e38)"
             )

@@ -30,6 +30,7 @@ from .guard import SideError
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
+from .validation import InputSpecError, InputSpecTypeError
 from .verdicts import side_error
 
 __all__ = ["run_config", "RunResult"]
@@ -73,7 +74,10 @@ def _collect(exc: BaseException) -> list[Divergence]:
 
 
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
-    why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
+    if isinstance(exc, (InputSpecError, InputSpecTypeError)):
+        why = f"an input spec failed on a drawn value: {exc}"
+    else:
+        why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
     return divergence(
         "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
     )

@@ -12,7 +12,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_number", "check_non_negative", "check_timeout"]
+__all__ = [
+    "InputSpecError",
+    "InputSpecTypeError",
+    "check_int",
+    "check_number",
+    "check_non_negative",
+    "check_timeout",
+]
+
+
+class InputSpecError(ValueError):
+    """An input spec failed on a value hypothesis drew (a ``.map`` that raised)."""
+
+
+class InputSpecTypeError(TypeError):
+    """An input spec made a value of the wrong kind (a ``.map`` returning no floats)."""
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:

@@ -189,6 +189,7 @@ def test_a_map_that_raises_is_reported_with_its_name_and_the_exception():
     )
     (d,) = report.divergences
     assert d.check == "error"
+    assert d.detail.startswith("an input spec failed on a drawn value")  # not the oracle's
     assert (
         ".map(test_a_map_that_raises_is_reported_with_its_name_and_the_exception.<locals>.broken)"
         in d.detail
