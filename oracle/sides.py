@@ -247,13 +247,10 @@ class TwinSide:
         self.extra_budget: dict[tuple, int] = {}
 
     def _jit(self, which: str, small: bool) -> Any:
-        key = (which, small)
-        if key not in self._jits:
-            opts = {"compiler_options": _FAST_COMPILE} if small else {}
-            self._jits[key] = jax.jit(_PROGRAMS[which], static_argnums=(0, 1, 2), **opts)
-        return self._jits[key]
+        options = _FAST_COMPILE if small else {}
+        return self.program((which, small), _PROGRAMS[which], (0, 1, 2), options)
 
-    def program(self, name: str, fn: Callable, static_argnums: tuple, options: dict) -> Any:
+    def program(self, name: Any, fn: Callable, static_argnums: tuple, options: dict) -> Any:
         """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.transforms)."""
         if name not in self._jits:
             self._jits[name] = jax.jit(fn, static_argnums=static_argnums, compiler_options=options)

@@ -15,23 +15,7 @@ import oracle
 from oracle import tensor
 from tests import specimens as sp
 
-
-def _fn(forward, backward, name):
-    """A torch.autograd.Function from a forward and a backward (one tensor argument)."""
-
-    def fwd(ctx, x):
-        ctx.save_for_backward(x)
-        return forward(x)
-
-    def bwd(ctx, g):
-        (x,) = ctx.saved_tensors
-        return backward(x, g)
-
-    return type(
-        name,
-        (torch.autograd.Function,),
-        {"forward": staticmethod(fwd), "backward": staticmethod(bwd)},
-    )
+_fn = sp._fn  # a Function from a forward and a backward (one tensor argument)
 
 
 def _masked_square(x):

@@ -248,15 +248,8 @@ def test_only_empty_tensors_is_not_a_pass():
 # --- faults in user code -------------------------------------------------------------------
 
 
-class _Hangs(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return torch.sin(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        while True:
-            time.sleep(0.01)
+# the command line's and plugin's hanging pair, reused: its backward never returns
+from tests.pairs_hang import HangingSin as _Hangs  # noqa: E402
 
 
 def test_a_backward_that_hangs_is_an_error_finding_after_the_timeout_and_the_run_goes_on():
