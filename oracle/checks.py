@@ -324,7 +324,10 @@ def _check(
             continue
         if probe is None:
             probe = Probe(sides.torch, sides.twin, values, diff_pos, cots, device)
-        v: Verdict = judge_gradient(probe, k, torch_grad=tg, reference=expected, dtype=dtype)
+        # one float64 scope around the whole judgement: its finite differences would
+        # otherwise switch JAX's x64 mode (and forget its traces) twice per evaluation
+        with precision_scope("float64", device):
+            v: Verdict = judge_gradient(probe, k, torch_grad=tg, reference=expected, dtype=dtype)
         if v.blame == "none":
             continue
         findings.append(

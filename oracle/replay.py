@@ -21,11 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .compiling import SMALL_PROGRAM, options_for
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
-
-#: the twin's programs whose arrays (all arguments together) have fewer elements than
-#: this compile without LLVM's optimisations (oracle.sides); the reproducer does the same
-SMALL_PROGRAM = 1 << 16
 
 __all__ = [
     "example_dict",
@@ -277,9 +274,9 @@ with jax.enable_x64(DTYPE == "float64"), jax.default_matmul_precision("highest")
                for c, l in zip(COTANGENTS, jleaves)]
         return jleaves, pull(jax.tree_util.tree_unflatten(tree, cts))
 
-    # the oracle compiles small programs without LLVM's optimisations: so does this
+    # the oracle compiles small programs for compile time (oracle.compiling): so does this
     small = sum(np.size(jargs[i]) for i in arr_idx) < {small}
-    options = {{"xla_backend_optimization_level": 0}} if small else {{}}
+    options = {small_options!r} if small else {{}}
     jleaves, jgrads = jax.jit(run, compiler_options=options)([jargs[i] for i in arr_idx])
     jgrads = [np.asarray(g) for g in jgrads]
 
@@ -322,6 +319,7 @@ def reproducer(
         kinds=info["kinds"],
         cots=", ".join(_literal(c) for c in cotangents),
         small=SMALL_PROGRAM,
+        small_options=options_for(True, finding.device),
         build="torch_fn = torch_fn(dtype=tdtype, device=DEVICE)  # a factory: build it\n"
         if fn_refs.get("factory")
         else "",

@@ -26,9 +26,9 @@ import torch
 
 from ._jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
+from .compiling import SMALL_PROGRAM, options_for
 from .factories import Factory
 from .guard import Guard, SideError
-from .replay import SMALL_PROGRAM
 from .rounding import magnitudes_of_jaxpr
 from .specs import ChoiceSpec, IntegersSpec, TensorSpec
 
@@ -213,9 +213,6 @@ def _twin_vjp(jax_fn, layout, statics, diff, arrays, scalars, cots):
 
 
 _PROGRAMS = {"forward": _twin_forward, "vjp": _twin_vjp}
-# Small programs compile about twice as fast without LLVM's optimisations, and run
-# just as fast: compilation, not execution, dominates a run over many small shapes.
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 _TRACE_ERRORS = (
     jax.errors.ConcretizationTypeError,
@@ -246,9 +243,9 @@ class TwinSide:
         self.extra_compiled: set[tuple] = set()
         self.extra_budget: dict[tuple, int] = {}
 
-    def _jit(self, which: str, small: bool) -> Any:
-        options = _FAST_COMPILE if small else {}
-        return self.program((which, small), _PROGRAMS[which], (0, 1, 2), options)
+    def _jit(self, which: str, small: bool, device: str) -> Any:
+        options = options_for(small, device)
+        return self.program((which, small, device), _PROGRAMS[which], (0, 1, 2), options)
 
     def program(self, name: Any, fn: Callable, static_argnums: tuple, options: dict) -> Any:
         """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.transforms)."""
@@ -285,7 +282,7 @@ class TwinSide:
             return self._eagerly(which, values, dtype, device, *extra)
         layout, g = self._split(values, dtype, device)
         small = sum(a.size for a in g["diff"] + g["array"]) < SMALL_PROGRAM
-        fn = self._jit(which, small)
+        fn = self._jit(which, small, device)
         args = (
             self.fn,
             layout,

@@ -30,6 +30,7 @@ import torch.autograd.forward_ad as fwAD
 
 from .bridge import DTYPES, cast_values, jax_device, precision_scope, to_torch, torch_to_numpy
 from .capability import NOT_CHECKED
+from .compiling import options_for
 from .findings import Verdict, divergence
 from .report import Divergence
 from .sides import _assemble, _flatten_torch, _twin_vjp, cotangents_for
@@ -44,7 +45,6 @@ __all__ = ["run_transform", "unsupported_reason", "tolerance_for", "Judged"]
 BATCH = 3
 #: how far the batch members sit from the example (relative): different values, same signs
 _SPREAD = 0.1
-_FAST = {"xla_backend_optimization_level": 0}
 #: a float64 disagreement this small relative to the quantity is rounding, not a bug
 _ROUNDING = 1e-9
 #: the grad_fn of a @once_differentiable backward's results (torch's DelayedError node)
@@ -100,7 +100,7 @@ def _twin(twin: Any, which: str, values: Sequence[Any], dtype: str, device: str,
     args = (twin.fn, layout, tuple(g["static"]), *axes)
     with jax.default_device(jax_device(device)):
         fn, statics = _PROGRAMS[which]
-        program = twin.program(which, fn, statics, _FAST)
+        program = twin.program((which, device), fn, statics, options_for(True, device))
         out = program(*args, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), *extra)
     return jax.tree_util.tree_map(np.asarray, out)
 
@@ -586,7 +586,11 @@ def _unflatten(flat: np.ndarray, shapes) -> list[np.ndarray]:
 def _side(phi, xs, u, claim_t: float, claim_j: float, k: int = 0) -> str:
     """Which claim of a directional derivative finite differences contradict."""
     try:
-        est, err = directional_derivative(phi, xs, k, u)
+        # phi runs in float64: one x64 scope around all its evaluations, so that JAX is
+        # not switched (and its traces forgotten) twice per evaluation; phi sets the
+        # device's own settings itself
+        with precision_scope("float64", "cpu"):
+            est, err = directional_derivative(phi, xs, k, u)
     except Exception:
         return "unknown"
 

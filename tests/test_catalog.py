@@ -269,4 +269,24 @@ def test_a_clean_entry_refuses_the_transforms_its_capability_row_declares(name, 
 
 @pytest.mark.parametrize("name", _ids(SPECIMENS))
 def test_a_specimen_refuses_the_transforms_its_capability_row_declares(name, specimen_report):
-    assert _refusals(specimen_report(name)) == _declared_refusals()[name]
+    # A specimen's run may stop at its finding before any example passes, leaving the
+    # transforms not checked; those its row marks "-" are judged only when they were.
+    report = specimen_report(name)
+    unmarked = _unmarked_cells()[name]
+    got = {c: r for c, r in _refusals(report).items() if c not in unmarked}
+    assert got == _declared_refusals()[name]
+
+
+def _unmarked_cells() -> dict[str, set[str]]:
+    """Per pair, the transforms its capability row marks "-" (not established)."""
+    text = (Path(losses.__file__).parent / "CATALOG.md").read_text()
+    rows = {}
+    for line in text.split("## Capabilities", 1)[1].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = {
+                check
+                for check, cell in zip(("jvp", "hvp", "vmap"), cells[1:], strict=True)
+                if cell == "-"
+            }
+    return rows

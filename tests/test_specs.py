@@ -154,9 +154,11 @@ def test_a_function_that_is_not_callable_is_named():
         oracle.verify(_ok, "jnp.sin", [tensor("n")])
 
 
-def test_dimension_sizes_keep_both_ends_and_stay_few():
+def test_dimension_sizes_keep_the_three_smallest_and_the_largest():
     assert dimension_sizes(1, 4) == [1, 2, 3, 4]
-    assert dimension_sizes(1, 100) == [1, 2, 3, 50, 99, 100]
+    assert dimension_sizes(1, 100) == [1, 2, 3, 100]
+    assert dimension_sizes(0, 8) == [0, 1, 2, 8]
+    assert dimension_sizes(5, 5) == [5]
 
 
 SPECS = normalize_inputs(

@@ -1,0 +1,171 @@
+"""Table g: speed at the user's scale, the targets of issue #12, each row measured here.
+
+Every figure comes from fresh processes (JAX's in-process caches would otherwise carry
+over), with JAX's persistent compilation cache in a new temporary directory: "cold" is
+the first run into that empty directory, "warm" a second process reading it, which is
+what the pytest plugin and ``python -m oracle`` do on a developer's second run.
+
+- a small pair: one ``verify`` of an elementwise Function of two tensors (two
+  dimensions up to 8), 100 examples in each of float32 and float64, timed in the process
+  after ``import oracle`` (the imports themselves are reported apart);
+- the catalog: ``python -m oracle losses`` (wall time, peak RSS);
+- the test suite: ``python -m pytest -q`` (what ``make test`` runs after set-up), with
+  an empty compilation cache and example database, as on a fresh clone;
+- check / floor from 10^5 elements: the largest ratio of table a at 10^5 and above;
+- the default checks: the first ``verify`` of three catalog pairs with the default set
+  against ``checks=["vjp"]`` (CPU seconds, as ``checks_cost.py``).
+
+    .venv/bin/python tests/benchmarks/run.py --only speed
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from catalog import ROOT, catalog_run
+
+__all__ = ["small_pair", "catalog_cold_warm", "suite_run", "checks_cost", "TARGETS"]
+
+#: (row, target, how it is judged): the issue's table
+TARGETS = {
+    "small_cold_s": 1.0,
+    "small_warm_s": 0.3,
+    "catalog_cold_s": 25.0,
+    "catalog_warm_s": 10.0,
+    "suite_s": 240.0,
+    "check_floor": 1.3,
+    "catalog_rss_mib": 1024.0,
+    "default_checks": 1.5,
+}
+
+_SMALL = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import jax.numpy as jnp
+import torch
+import oracle
+from oracle.session import enable_compile_cache
+enable_compile_cache(sys.argv[1])
+t1 = time.perf_counter()
+
+
+class MulSin(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * torch.sin(y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * torch.sin(y), g * x * torch.cos(y)
+
+
+def twin(x, y):
+    return x * jnp.sin(y)
+
+
+spec = oracle.tensor("a b")
+c, w = time.process_time(), time.perf_counter()
+report = oracle.verify(MulSin.apply, twin, [spec, spec], dims={"a": (1, 8), "b": (1, 8)}, seed=1)
+print(json.dumps({"wall_s": time.perf_counter() - w, "cpu_s": time.process_time() - c,
+                  "import_s": t1 - t0, "ok": report.ok,
+                  "examples": sum(r.examples for r in report.runs)}))
+"""
+
+
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def small_pair(rounds: int = 3) -> dict[str, Any]:
+    """Cold and warm ``verify`` of the small pair, ``rounds`` times each (medians)."""
+    cold, warm = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as cache:
+            cold.append(_python(_SMALL, cache))
+            warm.append(_python(_SMALL, cache))
+    med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
+    return {
+        "cold_s": med(cold, "wall_s"),
+        "warm_s": med(warm, "wall_s"),
+        "cold_cpu_s": med(cold, "cpu_s"),
+        "warm_cpu_s": med(warm, "cpu_s"),
+        "import_s": med(cold, "import_s"),
+        "examples": cold[0]["examples"],
+        "ok": all(r["ok"] for r in cold + warm),
+        "runs": {"cold": cold, "warm": warm},
+    }
+
+
+def catalog_cold_warm() -> dict[str, Any]:
+    """``python -m oracle losses`` twice on one new compilation cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"ORACLE_CACHE_DIR": cache, "ORACLE_BENCH_PROGRAM": "1"}
+        cold = catalog_run(env=env)
+        warm = catalog_run(env=env)
+    return {"cold": cold, "warm": warm}
+
+
+def suite_run() -> dict[str, Any]:
+    """The test suite as ``make test`` runs it, with nothing cached from earlier runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "ORACLE_CACHE_DIR": os.path.join(tmp, "jax"),
+            "HYPOTHESIS_STORAGE_DIRECTORY": os.path.join(tmp, "hypothesis"),
+        }
+        start = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=3600,
+        )
+        wall = time.perf_counter() - start
+    tail = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    return {"wall_s": wall, "exit": out.returncode, "summary": tail}
+
+
+def checks_cost(pairs: tuple[str, ...] = ("double_sin", "scaled_mse", "sigmoid_weighted_abs")):
+    """First-verify CPU seconds with the default checks against the vjp alone."""
+    script = str(Path(__file__).with_name("checks_cost.py"))
+    rows = []
+    for pair in pairs:
+        got = {}
+        for mode in ("vjp", "default"):
+            out = subprocess.run(
+                [sys.executable, script, "--child", pair, mode],
+                capture_output=True, text=True, check=True, cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
+            got[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(
+            {
+                "pair": pair,
+                "vjp_cpu_s": got["vjp"]["first_cpu"],
+                "default_cpu_s": got["default"]["first_cpu"],
+                "ratio": got["default"]["first_cpu"] / got["vjp"]["first_cpu"],
+            }
+        )
+    return rows
