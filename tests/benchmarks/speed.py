@@ -9,8 +9,8 @@ what the pytest plugin and ``python -m oracle`` do on a developer's second run.
   dimensions up to 8), 100 examples in each of float32 and float64, timed in the process
   after ``import oracle`` (the imports themselves are reported apart);
 - the catalog: ``python -m oracle losses`` (wall time, peak RSS);
-- the test suite: ``python -m pytest -q`` (what ``make test`` runs after set-up), with
-  an empty compilation cache and example database, as on a fresh clone;
+- the test suite: what ``make test`` runs after set-up (``python -m pytest -q -n 2
+  --dist loadfile``), in a fresh clone of HEAD (nothing cached from earlier runs);
 - check / floor from 10^5 elements: the largest ratio of table a at 10^5 and above;
 - the default checks: the first ``verify`` of three catalog pairs with the default set
   against ``checks=["vjp"]`` (CPU seconds, as ``checks_cost.py``).
@@ -125,26 +125,29 @@ def catalog_cold_warm() -> dict[str, Any]:
     return {"cold": cold, "warm": warm}
 
 
+#: what ``make test`` runs after set-up (the Makefile's test target)
+SUITE = ["-m", "pytest", "-q", "-n", "2", "--dist", "loadfile"]
+
+
 def suite_run() -> dict[str, Any]:
-    """The test suite as ``make test`` runs it, with nothing cached from earlier runs."""
+    """The test suite as ``make test`` runs it, in a fresh clone of HEAD (no compilation
+    cache, no example database: nothing from earlier runs), with this environment."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "ORACLE_CACHE_DIR": os.path.join(tmp, "jax"),
-            "HYPOTHESIS_STORAGE_DIRECTORY": os.path.join(tmp, "hypothesis"),
-        }
+        clone = os.path.join(tmp, "clone")
+        subprocess.run(["git", "clone", "-q", str(ROOT), clone], check=True)
+        env = {k: v for k, v in os.environ.items() if k != "ORACLE_CACHE_DIR"}
         start = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            [sys.executable, *SUITE],
             capture_output=True,
             text=True,
-            cwd=ROOT,
+            cwd=clone,
             env=env,
             timeout=3600,
         )
         wall = time.perf_counter() - start
     tail = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
-    return {"wall_s": wall, "exit": out.returncode, "summary": tail}
+    return {"wall_s": wall, "exit": out.returncode, "summary": tail, "command": " ".join(SUITE)}
 
 
 def checks_cost(pairs: tuple[str, ...] = ("double_sin", "scaled_mse", "sigmoid_weighted_abs")):
