@@ -232,21 +232,24 @@ def test_the_rodrigues_constant_coefficients_are_caught_away_from_zero(specimen_
         assert np.any(d.example["args"][0] != 0)
 
 
-def _declared_refusals() -> dict[str, dict[str, str]]:
-    """The capability rows of losses/CATALOG.md: per pair, the transforms torch refuses
-    ("no: <reason>") with the reason."""
+def _capability_rows() -> dict[str, dict[str, str]]:
+    """The capability rows of losses/CATALOG.md: per pair, each transform's cell
+    ("yes", "-" or "no: <reason>")."""
     text = (Path(losses.__file__).parent / "CATALOG.md").read_text()
-    table = text.split("## Capabilities", 1)[1]
     rows = {}
-    for line in table.splitlines():
+    for line in text.split("## Capabilities", 1)[1].splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = {
-                check: cell.removeprefix("no: ")
-                for check, cell in zip(("jvp", "hvp", "vmap"), cells[1:], strict=True)
-                if cell.startswith("no: ")
-            }
+            rows[cells[0].strip("`")] = dict(zip(("jvp", "hvp", "vmap"), cells[1:], strict=True))
     return rows
+
+
+def _declared_refusals() -> dict[str, dict[str, str]]:
+    """Per pair, the transforms its row says torch refuses, with the reason."""
+    return {
+        name: {c: cell.removeprefix("no: ") for c, cell in row.items() if cell.startswith("no: ")}
+        for name, row in _capability_rows().items()
+    }
 
 
 def _refusals(report) -> dict[str, str]:
@@ -270,23 +273,8 @@ def test_a_clean_entry_refuses_the_transforms_its_capability_row_declares(name, 
 @pytest.mark.parametrize("name", _ids(SPECIMENS))
 def test_a_specimen_refuses_the_transforms_its_capability_row_declares(name, specimen_report):
     # A specimen's run may stop at its finding before any example passes, leaving the
-    # transforms not checked; those its row marks "-" are judged only when they were.
+    # transforms not checked: those its row marks "-" are not judged.
     report = specimen_report(name)
-    unmarked = _unmarked_cells()[name]
+    unmarked = {c for c, cell in _capability_rows()[name].items() if cell == "-"}
     got = {c: r for c, r in _refusals(report).items() if c not in unmarked}
     assert got == _declared_refusals()[name]
-
-
-def _unmarked_cells() -> dict[str, set[str]]:
-    """Per pair, the transforms its capability row marks "-" (not established)."""
-    text = (Path(losses.__file__).parent / "CATALOG.md").read_text()
-    rows = {}
-    for line in text.split("## Capabilities", 1)[1].splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = {
-                check
-                for check, cell in zip(("jvp", "hvp", "vmap"), cells[1:], strict=True)
-                if cell == "-"
-            }
-    return rows

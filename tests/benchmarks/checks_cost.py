@@ -39,6 +39,16 @@ def _one(pair: str, mode: str) -> dict:
     return {"first_cpu": cpu[0], "next_cpu": statistics.median(cpu[1:]), "first_wall": wall[0]}
 
 
+def child(pair: str, mode: str) -> dict:
+    """:func:`_one` in a fresh process (JAX's caches do not carry over)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", pair, mode],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("pairs", nargs="*", default=list(PAIRS))
@@ -53,12 +63,7 @@ def main() -> None:
         got: dict[str, list[dict]] = {"vjp": [], "default": []}
         for _ in range(args.rounds):
             for mode in ("vjp", "default"):
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", pair, mode],
-                    capture_output=True, text=True, check=True, cwd=ROOT,
-                    env={**os.environ, "PYTHONPATH": ROOT},
-                )  # fmt: skip
-                got[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                got[mode].append(child(pair, mode))
         cells = []
         for key in ("first_cpu", "next_cpu"):
             before = sum(r[key] for r in got["vjp"])
