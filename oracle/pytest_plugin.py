@@ -36,7 +36,14 @@ from typing import Any
 import pytest
 
 from . import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
-from .session import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
+from .session import (
+    CHECKS,
+    enable_compile_cache,
+    parse_checks,
+    parse_timeout,
+    torch_built_for_gpu,
+    write_reproducers,
+)
 
 _DTYPES = ("float32", "float64")
 _DEVICES = ("cpu", "cuda")
@@ -143,6 +150,8 @@ def _header_devices(config: pytest.Config) -> list[str] | None:
     # finding out which devices are present imports torch and JAX: only when this
     # session uses the oracle (modules named, or pairs already imported by a conftest)
     if _modules(config) or "oracle.registration" in sys.modules:
+        if torch_built_for_gpu() is False:
+            return ["cpu"]  # a CPU build of torch sees no GPU (and torch stays unloaded)
         from .bridge import available_devices
 
         return list(available_devices())

@@ -18,12 +18,39 @@ __all__ = [
     "parse_checks",
     "parse_timeout",
     "enable_compile_cache",
+    "torch_built_for_gpu",
     "reproducer_filename",
     "write_reproducers",
 ]
 
 #: the checks ``verify(checks=...)`` takes (see the contract)
 CHECKS = ("vjp", "jvp", "hvp", "vmap", "contract")
+
+
+def torch_built_for_gpu() -> bool | None:
+    """Whether the installed torch was built for a GPU (CUDA or ROCm), read from its
+    ``torch/version.py`` without importing torch; None when that cannot be told.
+
+    A CPU build can see no GPU, so the plugin's header can say "cpu" without importing
+    torch and JAX: an xdist controller, which runs no test, then never loads them."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "version.py")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    values = dict(re.findall(r"^(cuda|hip)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", text, re.M))
+    if set(values) != {"cuda", "hip"}:
+        return None
+    return any(v != "None" for v in values.values())
 
 
 def parse_checks(text: str) -> tuple[str, ...]:

@@ -20,6 +20,8 @@ finite differences (of the forward for jvp, of the twin's vjp for hvp).
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -221,7 +223,19 @@ def _compare_all(
 # --- jvp ----------------------------------------------------------------------------------
 
 
+@functools.cache
+def _load_jvp_decompositions() -> None:
+    """torch loads its forward-mode decompositions on the first ``make_dual`` and
+    scripts each with ``torch.jit.script``, which warns that it is deprecated: 18
+    warnings in the user's test summary that are torch's doing, not theirs. Load them
+    here once, with that warning silenced for this import only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
+        import torch._decomp.decompositions_for_jvp  # noqa: F401
+
+
 def _jvp_both(sides, values, seed: int, dtype: str, device: str, only: int | None = None):
+    _load_jvp_decompositions()
     specs = sides.specs
     vals = cast_values(values, specs, dtype)
     pos = _diff_positions(specs)

@@ -147,6 +147,67 @@ def test_under_xdist_every_worker_uses_the_controllers_seed(pyt, tmp_path):
     )
 
 
+CONTROLLER_IMPORTS = """
+import os
+import sys
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the xdist controller
+        with open(os.environ["IMPORT_LOG"], "w") as fh:
+            fh.write(" ".join(m for m in ("torch", "jax", "oracle.bridge") if m in sys.modules))
+"""
+
+
+def test_under_xdist_with_the_ini_layout_the_controller_never_imports_torch_or_jax(pyt, tmp_path):
+    """The pairs named in the ini are imported where tests are collected, and a CPU
+    build of torch tells the header's devices without an import: the controller, which
+    runs no test, is spared the seconds of importing torch and JAX (-n 2 pays sooner)."""
+    pytest.importorskip("xdist")
+    from oracle.session import torch_built_for_gpu
+
+    pyt.makeini("[pytest]\noracle_modules = tests.pairs_good\n")
+    pyt.makeconftest(CONTROLLER_IMPORTS)
+    log = tmp_path / "imports"
+    os.environ["IMPORT_LOG"] = str(log)
+    try:
+        result = pyt.runpytest_subprocess(
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            "--oracle-dtype=float64",
+            "--oracle-max-examples=10",
+            "--oracle-seed=2",
+            "-rs",
+        )
+    finally:
+        del os.environ["IMPORT_LOG"]
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] >= 2 and "failed" not in outcomes
+    # torch's deprecation warnings from loading its forward-mode decompositions (the
+    # jvp check) are silenced where the oracle triggers them: none reach the summary
+    assert "warnings" not in outcomes, result.outlines[-1]
+    devices = ", ".join(available_devices())
+    result.stdout.fnmatch_lines([f"oracle: --oracle-seed=2 (devices {devices}; dtypes float64)"])
+    if torch_built_for_gpu() is False:
+        assert log.read_text() == ""  # neither torch, nor JAX, nor the oracle's bridge
+    else:  # a GPU build: the header imports both to tell whether they see the GPU
+        assert "torch" in log.read_text()
+
+
+def test_torch_built_for_gpu_reads_the_build_without_importing_torch():
+    code = (
+        "import sys; from oracle.session import torch_built_for_gpu as t; b = t(); "
+        "before = 'torch' in sys.modules; import torch; "
+        "print(b, before, torch.version.cuda is not None or torch.version.hip is not None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    built, imported, truth = out.stdout.split()
+    assert imported == "False"  # told without importing torch
+    assert built == truth  # and it agrees with torch's own version module
+
+
 CACHE_DIR = """
 import jax
 

@@ -2,11 +2,14 @@
 over projects of 2, 4 and 8 registered pairs, with a warm compilation cache.
 
 Each project (written into a temporary directory) has N small elementwise Functions
-with their twins, a conftest that imports them and one test function, the layout the
-README shows. Each configuration runs once cold (filling ``.oracle_cache/jax``), then
-``--rounds`` times warm; the table shows the median warm wall time.
+with their twins and one test function, in one of the README's two layouts: the pair
+module named in ``pytest.ini`` (``oracle_modules``: the xdist controller, which runs no
+test, never imports torch or JAX) or imported by ``conftest.py`` (every process imports
+them, the controller too). Each configuration runs once cold (filling
+``.oracle_cache/jax``), then ``--rounds`` times warm; the table shows the median warm
+wall time. No ``--oracle-device``: the header finds the devices, as for a user.
 
-    .venv/bin/python tests/benchmarks/xdist.py [--pairs 2 4 8] [--rounds 2]
+    .venv/bin/python tests/benchmarks/xdist.py [--pairs 2 4 8] [--rounds 2] [--layout ini conftest]
 """
 
 from __future__ import annotations
@@ -69,10 +72,13 @@ def _module(n: int) -> str:
     return "\n".join(out)
 
 
-def _project(path: Path, n: int) -> None:
+def _project(path: Path, n: int, layout: str = "ini") -> None:
     path.mkdir(parents=True)
     (path / "mypairs.py").write_text(_module(n))
-    (path / "conftest.py").write_text("import mypairs  # noqa: F401\n")
+    if layout == "ini":
+        (path / "pytest.ini").write_text("[pytest]\noracle_modules = mypairs\n")
+    else:
+        (path / "conftest.py").write_text("import mypairs  # noqa: F401\n")
     (path / "test_twins.py").write_text(
         "def test_twins(oracle_pair, oracle_check):\n    oracle_check(oracle_pair)\n"
     )
@@ -80,7 +86,7 @@ def _project(path: Path, n: int) -> None:
 
 def _pytest(path: Path, workers: int) -> float:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--oracle-seed=3"]
-    cmd += ["--oracle-device=cpu", "-n", str(workers)]
+    cmd += ["-n", str(workers)]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}"}
     env.pop("ORACLE_CACHE_DIR", None)  # the project's own .oracle_cache
     start = time.perf_counter()
@@ -91,12 +97,12 @@ def _pytest(path: Path, workers: int) -> float:
     return wall
 
 
-def measure(pairs: list[int], rounds: int) -> list[dict[str, Any]]:
+def measure(pairs: list[int], rounds: int, layout: str = "ini") -> list[dict[str, Any]]:
     rows = []
     for n in pairs:
         with tempfile.TemporaryDirectory() as tmp:
             project = Path(tmp) / "project"
-            _project(project, n)
+            _project(project, n, layout)
             _pytest(project, 0)  # fills the compile cache (both configurations share it)
             walls: dict[int, list[float]] = {0: [], 2: []}
             for _ in range(rounds):
@@ -104,10 +110,16 @@ def measure(pairs: list[int], rounds: int) -> list[dict[str, Any]]:
                     walls[workers].append(_pytest(project, workers))
         serial, parallel = statistics.median(walls[0]), statistics.median(walls[2])
         rows.append(
-            {"pairs": n, "serial_s": serial, "n2_s": parallel, "speedup": serial / parallel}
+            {
+                "layout": layout,
+                "pairs": n,
+                "serial_s": serial,
+                "n2_s": parallel,
+                "speedup": serial / parallel,
+            }
         )
         print(
-            f"{n} pairs: serial {serial:.1f} s, -n 2 {parallel:.1f} s ({serial / parallel:.2f}x)",
+            f"{layout}, {n} pairs: serial {serial:.1f} s, -n 2 {parallel:.1f} s ({serial / parallel:.2f}x)",
             file=sys.stderr,
             flush=True,
         )
@@ -118,8 +130,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, nargs="+", default=[2, 4, 8])
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--layout", nargs="+", choices=("ini", "conftest"), default=["ini"])
     args = ap.parse_args()
-    print(json.dumps(measure(args.pairs, args.rounds)))
+    rows = [row for layout in args.layout for row in measure(args.pairs, args.rounds, layout)]
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":
