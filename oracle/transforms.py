@@ -114,6 +114,10 @@ class _Skip(Exception):
     """Nothing to compare on this example (its outputs differ in structure)."""
 
 
+class _NotRun(Exception):
+    """The torch side is skipped on purpose (``twin_only``): only the twin's values."""
+
+
 class _Refused(Exception):
     """torch (or the twin) raised under a transform: the reason, for the capability table."""
 
@@ -220,6 +224,24 @@ def _compare_all(
     return bad
 
 
+def _again_in_float64(run: Callable, t32: Sequence[Any], judge: Callable) -> list[Judged]:
+    """A float32 disagreement judged again in float64. ``run(twin_only)`` gives (torch's
+    values, the twin's) in float64; ``judge(t, j, dtype)`` compares them.
+
+    When torch_fn cannot run in float64 (a float32 constant of its own, say), torch's
+    float32 values are judged against the twin's float64 ones instead, as the vjp's are:
+    the float32 run has shown that torch supports the transform, so its float64 error
+    is no refusal of it."""
+    try:
+        t, j = run(False)
+    except _Refused as r:
+        if r.side != "torch":
+            raise
+        _, j = run(True)
+        return judge(t32, j, "float32")
+    return judge(t, j, "float64")
+
+
 # --- jvp ----------------------------------------------------------------------------------
 
 
@@ -234,7 +256,15 @@ def _load_jvp_decompositions() -> None:
         import torch._decomp.decompositions_for_jvp  # noqa: F401
 
 
-def _jvp_both(sides, values, seed: int, dtype: str, device: str, only: int | None = None):
+def _jvp_both(
+    sides,
+    values,
+    seed: int,
+    dtype: str,
+    device: str,
+    only: int | None = None,
+    twin_only: bool = False,
+):
     _load_jvp_decompositions()
     specs = sides.specs
     vals = cast_values(values, specs, dtype)
@@ -243,9 +273,12 @@ def _jvp_both(sides, values, seed: int, dtype: str, device: str, only: int | Non
     tangents = _uniform(_rng(seed, 1), [np.shape(vals[i]) for i in pos], np_dtype)
     if only is not None:
         tangents = [t if k == only else np.zeros_like(t) for k, t in enumerate(tangents)]
+    t_out: list[np.ndarray | None] | None = None
     with precision_scope(dtype, device):
-        args = to_torch(vals, specs, dtype, device)
         try:
+            if twin_only:
+                raise _NotRun()
+            args = to_torch(vals, specs, dtype, device)
             with fwAD.dual_level(), torch.enable_grad():
                 for k, i in enumerate(pos):
                     args[i] = fwAD.make_dual(
@@ -256,6 +289,8 @@ def _jvp_both(sides, values, seed: int, dtype: str, device: str, only: int | Non
                     fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()
                 ]
                 t_out = [None if x is None else torch_to_numpy(x) for x in tangents_out]
+        except _NotRun:
+            pass
         except Exception as exc:
             raise _torch_refusal(exc) from exc
         try:
@@ -275,14 +310,22 @@ def _check_jvp(sides, values, seed, dtype, device) -> list[Judged]:
     labels = [(f"tangent of output {i}", None) for i in range(len(j))]
     bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
-        t, j, _ = _jvp_both(sides, values, seed, "float64", device)
-        bad = _compare_all(sides, labels, t, j, "float64")
+        bad = _again_in_float64(
+            lambda twin_only: _jvp_both(sides, values, seed, "float64", device, None, twin_only)[
+                :2
+            ],
+            t,
+            lambda t_, j_, dt: _compare_all(sides, labels, t_, j_, dt),
+        )
     if not bad:
         return []
     # which input's tangent is wrong: one at a time (the twin's program is the same)
     pos = _diff_positions(sides.specs)
     for k in range(len(pos)):
-        t1, j1, _ = _jvp_both(sides, values, seed, "float64", device, only=k)
+        try:
+            t1, j1, _ = _jvp_both(sides, values, seed, "float64", device, only=k)
+        except _Refused:
+            return bad  # torch_fn does not run in float64: the inputs stay together
         one = _compare_all(sides, labels, t1, j1, "float64")
         if one:
             for b in one:
@@ -296,7 +339,14 @@ def _jvp_blame(sides, values, seed, device, judged: Judged) -> str:
     directional derivative they contradict (c: a random weight per output element)."""
     pos = _diff_positions(sides.specs)
     k = pos.index(judged.argument) if judged.argument in pos else None
-    t, j, tangents = _jvp_both(sides, values, seed, "float64", device, only=k)
+    try:
+        t, j, tangents = _jvp_both(sides, values, seed, "float64", device, only=k)
+    except _Refused as r:
+        if r.side != "torch":
+            raise
+        # torch_fn does not run in float64: its float32 tangents against the twin's
+        t = _jvp_both(sides, values, seed, "float32", device, only=k)[0]
+        _, j, tangents = _jvp_both(sides, values, seed, "float64", device, k, twin_only=True)
     weights = _uniform(_rng(seed, 5), [np.shape(x) for x in j], np.float64)
     vals64 = cast_values(values, sides.specs, "float64")
     xs = [np.asarray(vals64[i], np.float64) for i in pos]
@@ -323,7 +373,7 @@ def _jvp_blame(sides, values, seed, device, judged: Judged) -> str:
 # --- hvp ----------------------------------------------------------------------------------
 
 
-def _hvp_both(sides, values, seed: int, dtype: str, device: str):
+def _hvp_both(sides, values, seed: int, dtype: str, device: str, twin_only: bool = False):
     specs = sides.specs
     vals = cast_values(values, specs, dtype)
     pos = _diff_positions(specs)
@@ -332,9 +382,13 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str):
         shapes = sides.twin.output_shapes(vals, dtype, device)
         cots = [c.astype(np_dtype) for c in cotangents_for(shapes, seed) if c is not None]
         ws = _uniform(_rng(seed, 2), [np.shape(vals[i]) for i in pos], np_dtype)
-        args = to_torch(vals, specs, dtype, device)
-        diff = [args[i] for i in pos]
+        live = list(range(len(cots)))
+        second: list[Any] | None = None
         try:
+            if twin_only:
+                raise _NotRun()
+            args = to_torch(vals, specs, dtype, device)
+            diff = [args[i] for i in pos]
             with torch.enable_grad():
                 leaves = [
                     x
@@ -364,14 +418,19 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str):
                 if use:
                     gs, ws_used = [g for g, _ in use], [w for _, w in use]
                     second = list(torch.autograd.grad(gs, diff + vs, ws_used, allow_unused=True))
+        except _NotRun:
+            pass
         except (_Refused, _Skip):
             raise
         except Exception as exc:
             raise _torch_refusal(exc) from exc
-        t_dx = [None if s is None else torch_to_numpy(s) for s in second[: len(diff)]]
-        t_dv: list[np.ndarray | None] = [None] * len(cots)
-        for k, s in zip(live, second[len(diff) :], strict=True):
-            t_dv[k] = None if s is None else torch_to_numpy(s)
+        t_dx: list[np.ndarray | None] | None = None
+        t_dv: list[np.ndarray | None] | None = None
+        if second is not None:
+            t_dx = [None if s is None else torch_to_numpy(s) for s in second[: len(pos)]]
+            t_dv = [None] * len(cots)
+            for k, s in zip(live, second[len(pos) :], strict=True):
+                t_dv[k] = None if s is None else torch_to_numpy(s)
         try:
             j_dx, j_dv = _twin(sides.twin, "hvp", vals, dtype, device, tuple(cots), tuple(ws))
         except Exception as exc:
@@ -393,25 +452,37 @@ def _hvp_labels(pos, n_out):
 def _check_hvp(sides, values, seed, dtype, device) -> list[Judged]:
     pos = _diff_positions(sides.specs)
 
-    def run(dt):
-        t_dx, t_dv, j_dx, j_dv, cots, _, dead = _hvp_both(sides, values, seed, dt, device)
+    dead: list[int] = []
+
+    def run(dt, twin_only=False):
+        t_dx, t_dv, j_dx, j_dv, cots, _, dead_ = _hvp_both(
+            sides, values, seed, dt, device, twin_only
+        )
+        if not twin_only:
+            dead[:] = dead_
         for k in dead:
-            t_dv[k] = j_dv[k] = np.zeros_like(j_dv[k])
-        return t_dx + t_dv, j_dx + j_dv, len(cots)
+            j_dv[k] = np.zeros_like(j_dv[k])
+            if t_dv is not None:
+                t_dv[k] = np.zeros_like(j_dv[k])
+        t = None if t_dx is None or t_dv is None else t_dx + t_dv
+        return t, j_dx + j_dv, len(cots)
 
     t, j, n = run(dtype)
     labels = _hvp_labels(pos, n)
     bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
-        t, j, _ = run("float64")
-        bad = _compare_all(sides, labels, t, j, "float64")
+        bad = _again_in_float64(
+            lambda twin_only: run("float64", twin_only)[:2],
+            t,
+            lambda t_, j_, dt: _compare_all(sides, labels, t_, j_, dt),
+        )
     return bad
 
 
 def _hvp_blame(sides, values, seed, device, judged: Judged) -> str:
     """Finite differences of the twin's <w, vjp(x, v)> along the gap, in float64."""
     pos = _diff_positions(sides.specs)
-    _, _, _, _, cots, ws, _ = _hvp_both(sides, values, seed, "float64", device)
+    _, _, _, _, cots, ws, _ = _hvp_both(sides, values, seed, "float64", device, twin_only=True)
     vals64 = cast_values(values, sides.specs, "float64")
     on_cotangent = isinstance(judged.argument, tuple)
     if on_cotangent:  # along the cotangent of one output: <w, J^T v> is linear in v
@@ -460,7 +531,16 @@ def _batch(values, specs, kinds, seed: int):
     return out
 
 
-def _vmap_both(sides, values, seed: int, dtype: str, device: str, position: int, grads: bool):
+def _vmap_both(
+    sides,
+    values,
+    seed: int,
+    dtype: str,
+    device: str,
+    position: int,
+    grads: bool,
+    twin_only: bool = False,
+):
     from .sides import layout_of
 
     specs = sides.specs
@@ -488,10 +568,13 @@ def _vmap_both(sides, values, seed: int, dtype: str, device: str, position: int,
             for c in cotangents_for(shapes, seed)
             if c is not None
         ]
-        args = to_torch(vals, specs, dtype, device)
-        args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
         in_dims = tuple(axes)
+        t: list[np.ndarray] | None = None
         try:
+            if twin_only:
+                raise _NotRun()
+            args = to_torch(vals, specs, dtype, device)
+            args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
             if not grads:
                 t = [
                     torch_to_numpy(x)
@@ -506,6 +589,8 @@ def _vmap_both(sides, values, seed: int, dtype: str, device: str, position: int,
                 tcots = tuple(torch.as_tensor(c, device=device) for c in cots)
                 out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
                 t = [torch_to_numpy(x) for x in out]
+        except _NotRun:
+            pass
         except Exception as exc:
             raise _torch_refusal(exc) from exc
         try:
@@ -550,8 +635,8 @@ def _check_vmap(sides, values, seed, dtype, device, positions: Sequence[int]) ->
             if grads and (position != 0 or not pos):
                 continue  # the per-example gradient with the batch first is enough
 
-            def run(dt, position=position, grads=grads):
-                return _vmap_both(sides, values, seed, dt, device, position, grads)
+            def run(dt, twin_only=False, position=position, grads=grads):
+                return _vmap_both(sides, values, seed, dt, device, position, grads, twin_only)
 
             t, j = run(dtype)
             where = f"(batch dimension at position {position})"
@@ -563,8 +648,13 @@ def _check_vmap(sides, values, seed, dtype, device, positions: Sequence[int]) ->
                 return [_structure(len(t), len(j))]
             bad = _compare_all(sides, labels, t, j, dtype, forward=not grads)
             if bad and dtype == "float32":
-                t, j = run("float64")
-                bad = _compare_all(sides, labels, t, j, "float64", forward=not grads)
+                bad = _again_in_float64(
+                    lambda twin_only, run=run: run("float64", twin_only),
+                    t,
+                    lambda t_, j_, dt, labels=labels, grads=grads: _compare_all(
+                        sides, labels, t_, j_, dt, forward=not grads
+                    ),
+                )
             if bad:
                 return bad
     return []
@@ -734,16 +824,24 @@ def run_transform(
     first = bad[0]
     if check == "jvp":
         blame = _safe(lambda: _jvp_blame(sides, values, seed, device, first))
-        rerun = lambda v: _check_jvp(sides, v, seed, "float64", device)  # noqa: E731
+        again = lambda v, dt: _check_jvp(sides, v, seed, dt, device)  # noqa: E731
     elif check == "hvp":
         blame = _safe(lambda: _hvp_blame(sides, values, seed, device, first))
-        rerun = lambda v: _check_hvp(sides, v, seed, "float64", device)  # noqa: E731
+        again = lambda v, dt: _check_hvp(sides, v, seed, dt, device)  # noqa: E731
     else:
         # the plain call was checked against the twin on this very example, and jax.vmap
         # of a pure function is its loop over the batch: the batching rule is torch's
         blame = "torch"
         every = range(max((np.ndim(v) for v in values if isinstance(v, np.ndarray)), default=0) + 1)
-        rerun = lambda v: _check_vmap(sides, v, seed, "float64", device, every)  # noqa: E731
+        again = lambda v, dt: _check_vmap(sides, v, seed, dt, device, every)  # noqa: E731
+
+    def rerun(v):
+        try:
+            return again(v, "float64")
+        except _Refused as r:
+            if r.side != "torch" or dtype == "float64":
+                raise
+            return again(v, dtype)  # torch_fn does not run in float64 (see _again_in_float64)
 
     if blame == "none" or _rounding(first):
         return [], "ok"

@@ -400,3 +400,66 @@ def temperature_ce_twin(params, logits, target):
     z = logits / params["temperature"]
     logp = jax.nn.log_softmax(z, -1)
     return -jnp.mean(jnp.take_along_axis(logp, target[:, None], -1))
+
+
+# --- float32 only: torch_fn cannot run in float64 -------------------------------------
+# A Function with a float32 weight of its own raises on float64 inputs ("expected m1 and
+# m2 to have the same dtype"). A float32 disagreement of a transform is judged again in
+# float64; there, that error is torch_fn's float32-only nature, not a refusal of the
+# transform, so its float32 values are judged against the twin's float64 ones instead.
+
+W_F32 = np.array([[1.0, -2.0], [0.5, 1.5]], dtype=np.float32)
+
+
+def _w32(like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(W_F32, device=like.device)  # float32 whatever the input's dtype
+
+
+def tanh_linear_twin(x):
+    return jnp.tanh(x @ jnp.asarray(W_F32))
+
+
+class TanhLinearF32(Function):
+    r"""A correct :math:`y = \tanh(x W)` with a float32 :math:`W` (float32 inputs only):
+    backward :math:`(g (1 - y^2)) W^\top`, jvp :math:`(t W)(1 - y^2)`, vmap rule
+    generated."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return torch.tanh(x @ _w32(x))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return (g * (1 - y * y)) @ _w32(g).T
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return (t @ _w32(t)) * (1 - y * y)
+
+
+class TanhLinearF32JvpDoubled(TanhLinearF32):
+    """Wrong jvp: twice the tangent (float32 only)."""
+
+    @staticmethod
+    def jvp(ctx, t):
+        (y,) = ctx.saved_tensors
+        return 2 * (t @ _w32(t)) * (1 - y * y)
+
+
+class TanhLinearF32DetachedGrad(TanhLinearF32):
+    """Wrong second derivative: the backward detaches ``grad_output``, so its derivative
+    with respect to the cotangent is lost (float32 only)."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return (g.detach() * (1 - y * y)) @ _w32(g).T

@@ -92,6 +92,35 @@ def test_an_asked_check_torch_refuses_is_one_finding_and_the_others_still_run():
     assert all(r.examples == FAST["max_examples"] for r in report.runs)
 
 
+# --- float32-only Functions: a float64 error is no refusal of the transform -------------
+
+F32_ONLY = {"dtypes": ["float32"], "checks": ["vjp", "jvp", "hvp", "vmap"]}
+ROWS = [tensor("n 2", low=-1, high=1)]
+
+
+def test_a_correct_float32_only_function_passes_the_transforms():
+    report = verify(cs.TanhLinearF32.apply, cs.tanh_linear_twin, ROWS, **F32_ONLY)
+    assert report.ok, report
+    assert {report.capabilities[c] for c in ("jvp", "hvp", "vmap")} == {"ok"}
+
+
+def test_a_float32_only_function_with_a_wrong_jvp_is_flagged_not_called_unsupported():
+    """Judging the float32 disagreement again in float64 makes torch_fn raise (its own
+    float32 weight); that used to be reported as torch refusing the jvp."""
+    report = verify(cs.TanhLinearF32JvpDoubled.apply, cs.tanh_linear_twin, ROWS, **F32_ONLY)
+    assert report.capabilities["jvp"] == "diverged", report
+    (d,) = [d for d in report.findings if d.check == "jvp"]
+    assert (d.blame, d.diagnosis, d.factor) == ("torch", "scaled", 2.0)
+
+
+def test_a_float32_only_function_whose_backward_detaches_grad_output_is_flagged():
+    report = verify(cs.TanhLinearF32DetachedGrad.apply, cs.tanh_linear_twin, ROWS, **F32_ONLY)
+    assert report.capabilities["hvp"] == "diverged", report
+    (d,) = [d for d in report.findings if d.check == "hvp"]
+    assert (d.blame, d.diagnosis) == ("torch", "zero")
+    assert "with respect to the cotangent of output 0" in d.detail
+
+
 # --- hvp ------------------------------------------------------------------------------
 
 
