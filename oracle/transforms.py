@@ -367,7 +367,7 @@ def _jvp_blame(sides, values, seed, device, judged: Judged) -> str:
         for w, a in zip(weights, t, strict=True)
     )
     claim_j = sum(float(np.sum(w * a)) for w, a in zip(weights, j, strict=True))
-    return _side(phi, [flat], u, claim_t, claim_j)
+    return _side(phi, [flat], u, claim_t, claim_j, device)
 
 
 # --- hvp ----------------------------------------------------------------------------------
@@ -506,7 +506,7 @@ def _hvp_blame(sides, values, seed, device, judged: Judged) -> str:
     a, e = np.asarray(judged.actual, np.float64), np.asarray(judged.expected, np.float64)
     u = np.nan_to_num(a - e)
     u = u / np.max(np.abs(u)) if np.any(u) else np.ones_like(u)
-    return _side(phi, xs, u, float(np.sum(a * u)), float(np.sum(e * u)), k)
+    return _side(phi, xs, u, float(np.sum(a * u)), float(np.sum(e * u)), device, k)
 
 
 # --- vmap ---------------------------------------------------------------------------------
@@ -687,13 +687,12 @@ def _unflatten(flat: np.ndarray, shapes) -> list[np.ndarray]:
     return out
 
 
-def _side(phi, xs, u, claim_t: float, claim_j: float, k: int = 0) -> str:
+def _side(phi, xs, u, claim_t: float, claim_j: float, device: str, k: int = 0) -> str:
     """Which claim of a directional derivative finite differences contradict."""
     try:
         # phi runs in float64: one x64 scope around all its evaluations, so that JAX is
-        # not switched (and its traces forgotten) twice per evaluation; phi sets the
-        # device's own settings itself
-        with precision_scope("float64", "cpu"):
+        # not switched (and its traces forgotten) twice per evaluation
+        with precision_scope("float64", device):
             est, err = directional_derivative(phi, xs, k, u)
     except Exception:
         return "unknown"
