@@ -114,10 +114,6 @@ class _Skip(Exception):
     """Nothing to compare on this example (its outputs differ in structure)."""
 
 
-class _NotRun(Exception):
-    """The torch side is skipped on purpose (``twin_only``): only the twin's values."""
-
-
 class _Refused(Exception):
     """torch (or the twin) raised under a transform: the reason, for the capability table."""
 
@@ -273,26 +269,8 @@ def _jvp_both(
     tangents = _uniform(_rng(seed, 1), [np.shape(vals[i]) for i in pos], np_dtype)
     if only is not None:
         tangents = [t if k == only else np.zeros_like(t) for k, t in enumerate(tangents)]
-    t_out: list[np.ndarray | None] | None = None
     with precision_scope(dtype, device):
-        try:
-            if twin_only:
-                raise _NotRun()
-            args = to_torch(vals, specs, dtype, device)
-            with fwAD.dual_level(), torch.enable_grad():
-                for k, i in enumerate(pos):
-                    args[i] = fwAD.make_dual(
-                        args[i].detach(), torch.as_tensor(tangents[k], device=args[i].device)
-                    )
-                leaves = _flatten_torch(sides.torch.callable_for(dtype, device)(*args))
-                tangents_out = [
-                    fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()
-                ]
-                t_out = [None if x is None else torch_to_numpy(x) for x in tangents_out]
-        except _NotRun:
-            pass
-        except Exception as exc:
-            raise _torch_refusal(exc) from exc
+        t_out = None if twin_only else _torch_jvp(sides, vals, pos, tangents, dtype, device)
         try:
             j_leaves, j_tan = _twin(sides.twin, "jvp", vals, dtype, device, tuple(tangents))
         except Exception as exc:
@@ -301,6 +279,22 @@ def _jvp_both(
             ) from exc
     j_out = [tan for leaf, tan in zip(j_leaves, j_tan, strict=True) if leaf.dtype.kind in "fc"]
     return t_out, j_out, tangents
+
+
+def _torch_jvp(sides, vals, pos, tangents, dtype: str, device: str) -> list[np.ndarray | None]:
+    """torch's output tangents (forward-mode AD); call inside ``precision_scope``."""
+    args = to_torch(vals, sides.specs, dtype, device)
+    try:
+        with fwAD.dual_level(), torch.enable_grad():
+            for k, i in enumerate(pos):
+                args[i] = fwAD.make_dual(
+                    args[i].detach(), torch.as_tensor(tangents[k], device=args[i].device)
+                )
+            leaves = _flatten_torch(sides.torch.callable_for(dtype, device)(*args))
+            tangents_out = [fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()]
+            return [None if x is None else torch_to_numpy(x) for x in tangents_out]
+    except Exception as exc:
+        raise _torch_refusal(exc) from exc
 
 
 def _check_jvp(sides, values, seed, dtype, device) -> list[Judged]:
@@ -373,6 +367,48 @@ def _jvp_blame(sides, values, seed, device, judged: Judged) -> str:
 # --- hvp ----------------------------------------------------------------------------------
 
 
+def _torch_hvp(sides, vals, pos, cots, ws, dtype: str, device: str):
+    """torch's second derivatives, with respect to the inputs and to the cotangents, and
+    which outputs are differentiable (``live``); call inside ``precision_scope``."""
+    args = to_torch(vals, sides.specs, dtype, device)
+    diff = [args[i] for i in pos]
+    try:
+        with torch.enable_grad():
+            leaves = [
+                x
+                for x in _flatten_torch(sides.torch.callable_for(dtype, device)(*args))
+                if x.is_floating_point()
+            ]
+            if len(leaves) != len(cots):
+                raise _Skip()  # the ordinary check reports the outputs' structure
+            live = [k for k, x in enumerate(leaves) if x.requires_grad]
+            vs = [torch.as_tensor(cots[k], device=leaves[k].device).requires_grad_() for k in live]
+            grads = torch.autograd.grad(
+                [leaves[k] for k in live], diff, vs, create_graph=True, allow_unused=True
+            )
+            # @once_differentiable hands back gradients whose grad_fn only raises, and
+            # with allow_unused the second backward would silently give None instead
+            if any(g is not None and type(g.grad_fn).__name__ in _DELAYED for g in grads):
+                raise _Refused("torch", "backward is @once_differentiable (no double backward)")
+            wt = [torch.as_tensor(w, device=d.device) for w, d in zip(ws, diff, strict=True)]
+            use = [
+                (g, w) for g, w in zip(grads, wt, strict=True) if g is not None and g.requires_grad
+            ]
+            second: list[Any] = [None] * (len(diff) + len(vs))
+            if use:
+                gs, ws_used = [g for g, _ in use], [w for _, w in use]
+                second = list(torch.autograd.grad(gs, diff + vs, ws_used, allow_unused=True))
+    except (_Refused, _Skip):
+        raise
+    except Exception as exc:
+        raise _torch_refusal(exc) from exc
+    t_dx = [None if s is None else torch_to_numpy(s) for s in second[: len(pos)]]
+    t_dv: list[np.ndarray | None] = [None] * len(cots)
+    for k, s in zip(live, second[len(pos) :], strict=True):
+        t_dv[k] = None if s is None else torch_to_numpy(s)
+    return t_dx, t_dv, live
+
+
 def _hvp_both(sides, values, seed: int, dtype: str, device: str, twin_only: bool = False):
     specs = sides.specs
     vals = cast_values(values, specs, dtype)
@@ -382,55 +418,11 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str, twin_only: bool
         shapes = sides.twin.output_shapes(vals, dtype, device)
         cots = [c.astype(np_dtype) for c in cotangents_for(shapes, seed) if c is not None]
         ws = _uniform(_rng(seed, 2), [np.shape(vals[i]) for i in pos], np_dtype)
-        live = list(range(len(cots)))
-        second: list[Any] | None = None
-        try:
-            if twin_only:
-                raise _NotRun()
-            args = to_torch(vals, specs, dtype, device)
-            diff = [args[i] for i in pos]
-            with torch.enable_grad():
-                leaves = [
-                    x
-                    for x in _flatten_torch(sides.torch.callable_for(dtype, device)(*args))
-                    if x.is_floating_point()
-                ]
-                if len(leaves) != len(cots):
-                    raise _Skip()  # the ordinary check reports the outputs' structure
-                live = [k for k, x in enumerate(leaves) if x.requires_grad]
-                vs = [
-                    torch.as_tensor(cots[k], device=leaves[k].device).requires_grad_() for k in live
-                ]
-                grads = torch.autograd.grad(
-                    [leaves[k] for k in live], diff, vs, create_graph=True, allow_unused=True
-                )
-                # @once_differentiable hands back gradients whose grad_fn only raises, and
-                # with allow_unused the second backward would silently give None instead
-                if any(g is not None and type(g.grad_fn).__name__ in _DELAYED for g in grads):
-                    raise _Refused("torch", "backward is @once_differentiable (no double backward)")
-                wt = [torch.as_tensor(w, device=d.device) for w, d in zip(ws, diff, strict=True)]
-                use = [
-                    (g, w)
-                    for g, w in zip(grads, wt, strict=True)
-                    if g is not None and g.requires_grad
-                ]
-                second: list[Any] = [None] * (len(diff) + len(vs))
-                if use:
-                    gs, ws_used = [g for g, _ in use], [w for _, w in use]
-                    second = list(torch.autograd.grad(gs, diff + vs, ws_used, allow_unused=True))
-        except _NotRun:
-            pass
-        except (_Refused, _Skip):
-            raise
-        except Exception as exc:
-            raise _torch_refusal(exc) from exc
         t_dx: list[np.ndarray | None] | None = None
         t_dv: list[np.ndarray | None] | None = None
-        if second is not None:
-            t_dx = [None if s is None else torch_to_numpy(s) for s in second[: len(pos)]]
-            t_dv = [None] * len(cots)
-            for k, s in zip(live, second[len(pos) :], strict=True):
-                t_dv[k] = None if s is None else torch_to_numpy(s)
+        live = list(range(len(cots)))
+        if not twin_only:
+            t_dx, t_dv, live = _torch_hvp(sides, vals, pos, cots, ws, dtype, device)
         try:
             j_dx, j_dv = _twin(sides.twin, "hvp", vals, dtype, device, tuple(cots), tuple(ws))
         except Exception as exc:
@@ -531,6 +523,29 @@ def _batch(values, specs, kinds, seed: int):
     return out
 
 
+def _torch_vmap(sides, vals, kinds, in_dims, cots, grads: bool, dtype: str, device: str):
+    """torch.func.vmap of torch_fn (or of its per-example vjp when ``grads``); call
+    inside ``precision_scope``."""
+    args = to_torch(vals, sides.specs, dtype, device)
+    args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
+    try:
+        if not grads:
+            t = [
+                torch_to_numpy(x)
+                for x in _flatten_torch(
+                    torch.func.vmap(sides.torch.callable_for(dtype, device), in_dims=in_dims)(*args)
+                )
+            ]
+        else:
+            per_example = _per_example(sides.torch.callable_for(dtype, device), kinds)
+            tcots = tuple(torch.as_tensor(c, device=device) for c in cots)
+            out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
+            t = [torch_to_numpy(x) for x in out]
+    except Exception as exc:
+        raise _torch_refusal(exc) from exc
+    return t
+
+
 def _vmap_both(
     sides,
     values,
@@ -569,30 +584,11 @@ def _vmap_both(
             if c is not None
         ]
         in_dims = tuple(axes)
-        t: list[np.ndarray] | None = None
-        try:
-            if twin_only:
-                raise _NotRun()
-            args = to_torch(vals, specs, dtype, device)
-            args = [a.detach() if isinstance(a, torch.Tensor) else a for a in args]
-            if not grads:
-                t = [
-                    torch_to_numpy(x)
-                    for x in _flatten_torch(
-                        torch.func.vmap(sides.torch.callable_for(dtype, device), in_dims=in_dims)(
-                            *args
-                        )
-                    )
-                ]
-            else:
-                per_example = _per_example(sides.torch.callable_for(dtype, device), kinds)
-                tcots = tuple(torch.as_tensor(c, device=device) for c in cots)
-                out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
-                t = [torch_to_numpy(x) for x in out]
-        except _NotRun:
-            pass
-        except Exception as exc:
-            raise _torch_refusal(exc) from exc
+        t = (
+            None
+            if twin_only
+            else _torch_vmap(sides, vals, kinds, in_dims, cots, grads, dtype, device)
+        )
         try:
             if not grads:
                 j = list(_twin(sides.twin, "vmap", vals, dtype, device, axes=(in_diff, in_arr)))
