@@ -220,22 +220,24 @@ def _compare_all(
     return bad
 
 
-def _again_in_float64(run: Callable, t32: Sequence[Any], judge: Callable) -> list[Judged]:
-    """A float32 disagreement judged again in float64. ``run(twin_only)`` gives (torch's
-    values, the twin's) in float64; ``judge(t, j, dtype)`` compares them.
+def _again_in_float64(
+    run: Callable, t32: Sequence[Any], sides: Any, labels, *, forward: bool = False
+) -> list[Judged]:
+    """A float32 disagreement judged again in float64. ``run(twin_only)`` gives torch's
+    values and the twin's in float64 (its first two items).
 
     When torch_fn cannot run in float64 (a float32 constant of its own, say), torch's
-    float32 values are judged against the twin's float64 ones instead, as the vjp's are:
-    the float32 run has shown that torch supports the transform, so its float64 error
-    is no refusal of it."""
+    float32 values ``t32`` are judged against the twin's float64 ones instead, as the
+    vjp's are: the float32 run has shown that torch supports the transform, so its
+    float64 error is no refusal of it."""
     try:
-        t, j = run(False)
+        t, j = run(False)[:2]
     except _Refused as r:
         if r.side != "torch":
             raise
-        _, j = run(True)
-        return judge(t32, j, "float32")
-    return judge(t, j, "float64")
+        j = run(True)[1]
+        return _compare_all(sides, labels, t32, j, "float32", forward=forward)
+    return _compare_all(sides, labels, t, j, "float64", forward=forward)
 
 
 # --- jvp ----------------------------------------------------------------------------------
@@ -304,13 +306,10 @@ def _check_jvp(sides, values, seed, dtype, device) -> list[Judged]:
     labels = [(f"tangent of output {i}", None) for i in range(len(j))]
     bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
-        bad = _again_in_float64(
-            lambda twin_only: _jvp_both(sides, values, seed, "float64", device, None, twin_only)[
-                :2
-            ],
-            t,
-            lambda t_, j_, dt: _compare_all(sides, labels, t_, j_, dt),
+        again = lambda twin_only: _jvp_both(  # noqa: E731
+            sides, values, seed, "float64", device, twin_only=twin_only
         )
+        bad = _again_in_float64(again, t, sides, labels)
     if not bad:
         return []
     # which input's tangent is wrong: one at a time (the twin's program is the same)
@@ -463,11 +462,7 @@ def _check_hvp(sides, values, seed, dtype, device) -> list[Judged]:
     labels = _hvp_labels(pos, n)
     bad = _compare_all(sides, labels, t, j, dtype)
     if bad and dtype == "float32":
-        bad = _again_in_float64(
-            lambda twin_only: run("float64", twin_only)[:2],
-            t,
-            lambda t_, j_, dt: _compare_all(sides, labels, t_, j_, dt),
-        )
+        bad = _again_in_float64(lambda twin_only: run("float64", twin_only), t, sides, labels)
     return bad
 
 
@@ -647,9 +642,9 @@ def _check_vmap(sides, values, seed, dtype, device, positions: Sequence[int]) ->
                 bad = _again_in_float64(
                     lambda twin_only, run=run: run("float64", twin_only),
                     t,
-                    lambda t_, j_, dt, labels=labels, grads=grads: _compare_all(
-                        sides, labels, t_, j_, dt, forward=not grads
-                    ),
+                    sides,
+                    labels,
+                    forward=not grads,
                 )
             if bad:
                 return bad

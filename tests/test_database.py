@@ -88,7 +88,7 @@ class SquareWrongAbove(torch.autograd.Function):
         return torch.where(x > 1.5, x, 2 * x) * g
 
 
-def _verify(seed, database):
+def _verify(seed, database, derandomize=False):
     SquareWrongAbove.calls.clear()
     return oracle.verify(
         SquareWrongAbove.apply,
@@ -99,7 +99,7 @@ def _verify(seed, database):
         max_examples=60,
         seed=seed,
         # the suite's profile derandomizes; a user's default does not
-        settings=hypothesis.settings(database=database, derandomize=False),
+        settings=hypothesis.settings(database=database, derandomize=derandomize),
     )
 
 
@@ -125,15 +125,6 @@ def test_verify_without_a_seed_draws_one_and_names_it_in_every_failure():
 
 
 def test_verify_under_derandomized_settings_says_so_instead_of_a_seed():
-    SquareWrongAbove.calls.clear()
-    report = oracle.verify(
-        SquareWrongAbove.apply,
-        lambda x: x * x,
-        [tensor("n", low=-3, high=3)],
-        dtypes=["float64"],
-        devices=["cpu"],
-        max_examples=60,
-        settings=hypothesis.settings(database=None, derandomize=True),
-    )
+    report = _verify(None, None, derandomize=True)
     assert report.seed is None
     assert "Seed: none (derandomized: the same examples every run)" in str(report)
