@@ -35,17 +35,17 @@ __all__ = [
 _WHERE = {
     "verify": "api",
     "assert_twins": "api",
-    "tensor": "specs",
-    "integers": "specs",
-    "choice": "specs",
-    "twin": "registration",
-    "registry": "registration",
-    "Known": "registration",
-    "Pair": "registration",
-    "Outcome": "registration",
-    "Report": "report",
-    "Divergence": "report",
-    "factory": "factories",
+    "tensor": "inputs.specs",
+    "integers": "inputs.specs",
+    "choice": "inputs.specs",
+    "twin": "registry",
+    "registry": "registry",
+    "Known": "registry",
+    "Pair": "registry",
+    "Outcome": "registry",
+    "Report": "report.records",
+    "Divergence": "report.records",
+    "factory": "pair.factories",
 }
 
 

@@ -10,20 +10,20 @@ from typing import Any
 import torch
 from hypothesis import settings as hsettings
 
-from .auto import auto_twin, is_auto
-from .bridge import normalize_devices, normalize_dtypes
-from .capability import normalize_checks
-from .checks import Sides
-from .factories import Factory, as_factory
-from .guard import DEFAULT_TIMEOUT, Guard
-from .modules import module_pair
-from .profiles import CAMPAIGN_PROFILE
-from .replay import function_source
-from .report import Report
-from .runner import run_config
-from .sides import TorchSide, TwinSide
-from .specs import example_strategy, normalize_dims, normalize_inputs
-from .tolerance import user_tolerances
+from .pair.auto_twin import auto_twin, is_auto
+from .pair.bridge import normalize_devices, normalize_dtypes
+from .judge.capability import normalize_checks
+from .judge.vjp import Sides
+from .pair.factories import Factory, as_factory
+from .pair.guard import DEFAULT_TIMEOUT, Guard
+from .pair.nn_modules import module_pair
+from .search.profiles import CAMPAIGN_PROFILE
+from .report.replay import function_source
+from .report.records import Report
+from .search.runner import run_config
+from .pair.sides import TorchSide, TwinSide
+from .inputs.specs import example_strategy, normalize_dims, normalize_inputs
+from .judge.tolerance import user_tolerances
 from .validation import check_int, check_timeout
 
 __all__ = ["verify", "assert_twins", "CAMPAIGN_PROFILE"]
@@ -109,7 +109,7 @@ def verify(
             "(one verify per dtype) or write the twin by hand"
         )
     if inputs is None:
-        from .annotations import specs_from_annotations
+        from .inputs.annotations import specs_from_annotations
 
         inputs = specs_from_annotations(built or torch_fn)
     specs = normalize_inputs(inputs)
@@ -209,7 +209,7 @@ def _released(sides: Sides) -> Iterator[None]:
 
 
 def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
-    from .registration import registry
+    from .registry import registry
 
     reg = registry()
     auto = is_auto(jax_fn)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .session import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
+from .options import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
 
 __all__ = ["main", "format_table"]
 
@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             importlib.import_module(module)
         except ImportError as exc:
             raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
-    from .registration import registry
+    from .registry import registry
 
     devices = _devices(args.device)
     pairs = list(registry().in_modules(args.modules))
@@ -277,7 +277,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _devices(asked: list[str] | None) -> tuple[str, ...]:
     """The devices to check on; a missing GPU is said in the command line's words."""
-    from .bridge import available_devices
+    from .pair.bridge import available_devices
 
     present = available_devices()
     if not asked:

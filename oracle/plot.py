@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .bridge import precision_scope
-from .sides import TorchSide, TwinSide, cotangents_for
-from .verdicts import Probe, _direction, _shift, directional_derivative
+from .pair.bridge import precision_scope
+from .pair.sides import TorchSide, TwinSide, cotangents_for
+from .judge.verdicts import Probe, _direction, _shift, directional_derivative
 
 __all__ = ["plot_divergence", "line_data"]
 

@@ -35,8 +35,8 @@ from typing import Any
 
 import pytest
 
-from . import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
-from .session import (
+from .search import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
+from .options import (
     CHECKS,
     enable_compile_cache,
     parse_checks,
@@ -152,7 +152,7 @@ def _header_devices(config: pytest.Config) -> list[str] | None:
     if _modules(config) or "oracle.registration" in sys.modules:
         if torch_built_for_gpu() is False:
             return ["cpu"]  # a CPU build of torch sees no GPU (and torch stays unloaded)
-        from .bridge import available_devices
+        from .pair.bridge import available_devices
 
         return list(available_devices())
     return None
@@ -223,7 +223,7 @@ def registered_cases(modules: list[str] | None, dtypes=_DTYPES, devices=_DEVICES
     pair registered so far)."""
     import importlib
 
-    from .registration import registry
+    from .registry import registry
 
     for m in modules or ():
         importlib.import_module(m)
@@ -299,7 +299,7 @@ def oracle_check(request: pytest.FixtureRequest, oracle_options: dict[str, Any])
         if isinstance(case, PairCase):
             pair, kwargs = case.pair, {"dtypes": (case.dtype,), "devices": (case.device,)}
             if case.device == "cuda":
-                from .bridge import available_devices
+                from .pair.bridge import available_devices
 
                 if "cuda" not in available_devices():
                     pytest.skip("cuda: no GPU visible to both torch and JAX")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import oracle
-from oracle.annotations import ANNOTATED_INT_HIGH, specs_from_annotations
-from oracle.specs import IntegersSpec, TensorSpec
+from oracle.inputs.annotations import ANNOTATED_INT_HIGH, specs_from_annotations
+from oracle.inputs.specs import IntegersSpec, TensorSpec
 
 jaxtyping = pytest.importorskip(
     "jaxtyping", reason="jaxtyping is the optional extra gradient-oracle[types]"
@@ -71,7 +71,7 @@ def test_a_module_forward_is_read_and_broadcastable_names_draw_full_sizes():
 
 
 def test_a_registered_pair_may_take_its_inputs_from_annotations(monkeypatch):
-    from oracle import registration
+    from oracle import registry as registration
 
     # register into a copy: the pair does not outlive the test
     monkeypatch.setattr(registration, "_REGISTRY", dict(registration._REGISTRY))

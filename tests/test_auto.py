@@ -23,7 +23,7 @@ from hypothesis import Phase, settings
 import losses
 import oracle
 from oracle import tensor
-from oracle.auto import _named_overload_fallback, auto_twin
+from oracle.pair.auto_twin import _named_overload_fallback, auto_twin
 from tests import auto_pairs as ap
 from tests import specimens as sp
 
@@ -305,7 +305,7 @@ def test_without_torchax_auto_is_an_import_error_saying_how_to_install(monkeypat
             raise importlib.metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr("oracle.auto._torchax", None)
+    monkeypatch.setattr("oracle.pair.auto_twin._torchax", None)
     monkeypatch.setattr(importlib.metadata, "version", version)
     with pytest.raises(ImportError, match=r"pip install 'gradient-oracle\[auto\]'"):
         oracle.verify(sp.GoodSin.apply, "auto", [tensor("n")])
@@ -328,7 +328,7 @@ def test_the_removed_overload_fallback_resolves_only_during_the_import():
 
 _AFTER_AUTO = """
 import json, os, sys, torch, torch._decomp as decomp
-import oracle, oracle.api, oracle.auto, oracle.cli, losses, tests.auto_pairs
+import oracle, oracle.api, oracle.pair.auto_twin, oracle.cli, losses, tests.auto_pairs
 from oracle import tensor
 from tests import specimens as sp
 

@@ -95,7 +95,7 @@ def test_bad_checks_or_timeout_values_are_usage_errors(argv, message, capsys):
 
 
 def test_asking_for_cuda_without_a_gpu_exits_2_with_the_reason():
-    from oracle.bridge import available_devices
+    from oracle.pair.bridge import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("a GPU is present")

@@ -1,4 +1,4 @@
-"""How the twin's programs are compiled (oracle.compiling): fast-compiling options for
+"""How the twin's programs are compiled (oracle.pair.compiling): fast-compiling options for
 small programs on the CPU, XLA's defaults otherwise, and the same values either way."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from oracle.compiling import SMALL_PROGRAM, options_for
+from oracle.pair.compiling import SMALL_PROGRAM, options_for
 
 
 def test_small_cpu_programs_compile_for_compile_time_and_large_ones_keep_the_defaults():

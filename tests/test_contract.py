@@ -12,7 +12,7 @@ import torch
 
 import oracle
 from oracle import choice, integers, tensor
-from oracle.capability import CHECKS
+from oracle.judge.capability import CHECKS
 from tests import contract_specimens as cs
 
 # small dims and few examples: every new shape costs the twin a compilation
@@ -313,7 +313,7 @@ def test_known_declares_the_new_checks_and_diagnoses():
 
 
 def test_statuses_combine_to_the_one_that_says_most():
-    from oracle.capability import merge, worse
+    from oracle.judge.capability import merge, worse
 
     assert worse("ok", "unsupported: no jvp") == "unsupported: no jvp"
     assert worse("diverged", "unsupported: no jvp") == "diverged"
@@ -325,7 +325,7 @@ def test_statuses_combine_to_the_one_that_says_most():
 
 
 def test_checks_given_as_text_are_validated_and_put_in_order():
-    from oracle.capability import normalize_checks
+    from oracle.judge.capability import normalize_checks
 
     assert normalize_checks("vmap, jvp") == ("jvp", "vmap")
     assert normalize_checks(None) is None
@@ -353,7 +353,7 @@ def test_checks_given_as_text_are_validated_and_put_in_order():
     ],
 )
 def test_a_refusal_is_named_from_torchs_error(exc, reason):
-    from oracle.transforms import unsupported_reason
+    from oracle.judge.transform import unsupported_reason
 
     assert unsupported_reason(exc) == reason
 
@@ -361,9 +361,9 @@ def test_a_refusal_is_named_from_torchs_error(exc, reason):
 def test_the_campaign_profile_looks_at_every_example_with_the_default_set():
     from hypothesis import settings
 
-    from oracle.beyond import DEFAULT_EXAMPLES, Beyond
-    from oracle.capability import EXTRA
-    from oracle.profiles import CAMPAIGN_PROFILE
+    from oracle.judge.plan import DEFAULT_EXAMPLES, Beyond
+    from oracle.judge.capability import EXTRA
+    from oracle.search.profiles import CAMPAIGN_PROFILE
 
     previous = settings.get_current_profile_name()
     settings.load_profile(CAMPAIGN_PROFILE)

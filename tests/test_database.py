@@ -1,5 +1,5 @@
 """The example database under a seed: a failure found once is tried first next time,
-whatever the seed (oracle.database), and every report names its seed.
+whatever the seed (oracle.search.database), and every report names its seed.
 
 tests/conftest.py loads a profile without a database: these tests pass their own.
 """
@@ -15,7 +15,7 @@ from hypothesis.database import InMemoryExampleDatabase
 
 import oracle
 from oracle import tensor
-from oracle.database import database_key, seeded, set_database_key
+from oracle.search.database import database_key, seeded, set_database_key
 
 
 class RecordingDatabase(InMemoryExampleDatabase):
@@ -47,12 +47,12 @@ def _failing_search(db, key, seed, seen):
 def test_hypothesis_reads_the_database_key_the_oracle_sets():
     # The one private hypothesis attribute the oracle relies on. If this fails, hypothesis
     # no longer reads `_hypothesis_internal_add_digest`: every pair, dtype and device would
-    # share one database entry; fix oracle.database.set_database_key.
+    # share one database entry; fix oracle.search.database.set_database_key.
     db = RecordingDatabase()
     _failing_search(db, b"pair-a", 1, [])
     _failing_search(db, b"pair-b", 1, [])
     primary = {k for k in db.saved_keys if b"." not in k}  # not .secondary, .pareto
-    assert len(primary) == 2, "hypothesis ignored oracle.database.set_database_key"
+    assert len(primary) == 2, "hypothesis ignored oracle.search.database.set_database_key"
 
 
 def test_a_seeded_search_replays_the_saved_failure_first():

@@ -367,7 +367,7 @@ def test_an_alarm_armed_by_someone_else_is_put_back_after_a_guarded_call():
     # pytest-timeout's signal method arms ITIMER_REAL: the guard must not disarm it
     import signal
 
-    from oracle.guard import Guard
+    from oracle.pair.guard import Guard
 
     fired = []
     previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))

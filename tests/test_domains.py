@@ -11,8 +11,8 @@ from hypothesis import find, given, settings
 
 import oracle
 from oracle import tensor
-from oracle.domains import DISTINCT_SPREAD, POSITIVE_FLOOR, SPD_MARGIN
-from oracle.specs import example_strategy, normalize_dims, normalize_inputs
+from oracle.inputs.domains import DISTINCT_SPREAD, POSITIVE_FLOOR, SPD_MARGIN
+from oracle.inputs.specs import example_strategy, normalize_dims, normalize_inputs
 
 CPU = {"devices": ["cpu"], "seed": 0}
 F32_EPS = float(np.finfo(np.float32).eps)

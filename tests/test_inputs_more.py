@@ -13,7 +13,7 @@ import torch
 
 import oracle
 from oracle import tensor
-from oracle.factories import Factory, is_factory
+from oracle.pair.factories import Factory, is_factory
 
 CPU = {"devices": ["cpu"], "seed": 0}
 

@@ -10,7 +10,7 @@ import pytest
 
 # imported here, not inside a test: pytester drops the modules a test imported, and
 # torch cannot be imported twice in one process
-from oracle.bridge import available_devices
+from oracle.pair.bridge import available_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -155,7 +155,7 @@ import sys
 def pytest_sessionfinish(session):
     if not hasattr(session.config, "workerinput"):  # the xdist controller
         with open(os.environ["IMPORT_LOG"], "w") as fh:
-            fh.write(" ".join(m for m in ("torch", "jax", "oracle.bridge") if m in sys.modules))
+            fh.write(" ".join(m for m in ("torch", "jax", "oracle.pair.bridge") if m in sys.modules))
 """
 
 
@@ -164,7 +164,7 @@ def test_under_xdist_with_the_ini_layout_the_controller_never_imports_torch_or_j
     build of torch tells the header's devices without an import: the controller, which
     runs no test, is spared the seconds of importing torch and JAX (-n 2 pays sooner)."""
     pytest.importorskip("xdist")
-    from oracle.session import torch_built_for_gpu
+    from oracle.options import torch_built_for_gpu
 
     pyt.makeini("[pytest]\noracle_modules = tests.pairs_good\n")
     pyt.makeconftest(CONTROLLER_IMPORTS)
@@ -198,7 +198,7 @@ def test_under_xdist_with_the_ini_layout_the_controller_never_imports_torch_or_j
 
 def test_torch_built_for_gpu_reads_the_build_without_importing_torch():
     code = (
-        "import sys; from oracle.session import torch_built_for_gpu as t; b = t(); "
+        "import sys; from oracle.options import torch_built_for_gpu as t; b = t(); "
         "before = 'torch' in sys.modules; import torch; "
         "print(b, before, torch.version.cuda is not None or torch.version.hip is not None)"
     )
@@ -211,7 +211,7 @@ def test_torch_built_for_gpu_reads_the_build_without_importing_torch():
 CACHE_DIR = """
 import jax
 
-import oracle.registration  # noqa: F401  (a session that uses the oracle; torch not needed)
+import oracle.registry  # noqa: F401  (a session that uses the oracle; torch not needed)
 
 
 def test_prints_the_cache_dir():
@@ -268,7 +268,7 @@ def test_the_compile_cache_is_under_the_rootdir_unless_moved_or_off(
 def test_a_compile_cache_directory_the_user_chose_is_kept():
     import jax
 
-    from oracle.session import enable_compile_cache
+    from oracle.options import enable_compile_cache
 
     before = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_compilation_cache_dir", "/tmp/users-own")  # JAX_COMPILATION_CACHE_DIR

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from oracle.cli import format_table
-from oracle.registration import Outcome
-from oracle.report import mismatch_message
-from oracle.tolerance import compare, default_tolerance, user_tolerance
+from oracle.registry import Outcome
+from oracle.report.records import mismatch_message
+from oracle.judge.tolerance import compare, default_tolerance, user_tolerance
 
 
 def test_mismatch_message_reads_like_torch_testing():
@@ -84,7 +84,7 @@ def test_the_catalog_table_shows_each_runs_capabilities_compactly():
 
 
 def test_outcomes_carry_the_compact_capabilities_of_their_run():
-    from oracle.registration import _compact
+    from oracle.registry import _compact
 
     caps = {
         "vjp": "ok",

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 import oracle
 from oracle import choice, integers, tensor
-from oracle.specs import dimension_sizes, example_strategy, normalize_dims, normalize_inputs
+from oracle.inputs.specs import dimension_sizes, example_strategy, normalize_dims, normalize_inputs
 
 
 def _ok(x):
@@ -141,7 +141,7 @@ def test_verify_rejects_misuse_up_front(kwargs, error, message):
 
 
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
-    from oracle.bridge import available_devices
+    from oracle.pair.bridge import available_devices
 
     if "cuda" in available_devices():
         pytest.skip("a GPU is present")

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from oracle import _jax_internals
-from oracle.bridge import precision_scope
-from oracle.rounding import magnitudes_of_jaxpr
-from oracle.verdicts import directional_derivative, one_sided_gap, rounding_view
+from oracle.pair import jax_internals as _jax_internals
+from oracle.pair.bridge import precision_scope
+from oracle.judge.rounding import magnitudes_of_jaxpr
+from oracle.judge.verdicts import directional_derivative, one_sided_gap, rounding_view
 
 E0 = np.array([1.0])
 

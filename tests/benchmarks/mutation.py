@@ -31,7 +31,7 @@ from hypothesis import settings as hsettings
 from mutants import MUTANTS, Mutant, originals
 
 import oracle
-from oracle.specs import (
+from oracle.inputs.specs import (
     ChoiceSpec,
     ConstantSpec,
     IntegersSpec,

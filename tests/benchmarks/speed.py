@@ -52,7 +52,7 @@ t0 = time.perf_counter()
 import jax.numpy as jnp
 import torch
 import oracle
-from oracle.session import enable_compile_cache
+from oracle.options import enable_compile_cache
 enable_compile_cache(sys.argv[1])
 t1 = time.perf_counter()
 

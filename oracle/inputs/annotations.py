@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .factories import Factory, as_factory
+from ..pair.factories import Factory, as_factory
 from .specs import integers, tensor
 
 __all__ = ["ANNOTATED_INT_HIGH", "specs_from_annotations"]

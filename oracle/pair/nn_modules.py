@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from .specs import TensorSpec
+from ..inputs.specs import TensorSpec
 
 __all__ = ["ModulePair", "module_pair"]
 

@@ -20,18 +20,18 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from .beyond import Beyond
-from .bridge import precision_scope
-from .capability import EXTRA
-from .checks import BothRaised, Hung, Sides, check_example, settings_findings
+from ..judge.plan import Beyond
+from ..pair.bridge import precision_scope
+from ..judge.capability import EXTRA
+from ..judge.vjp import BothRaised, Hung, Sides, check_example, settings_findings
 from .database import database_key, seeded, set_database_key
-from .findings import Verdict, divergence
-from .guard import SideError
-from .replay import example_dict, reproducer
-from .report import Divergence, RunSummary
-from .sides import cotangents_for
-from .validation import InputSpecError, InputSpecTypeError
-from .verdicts import side_error
+from ..judge.findings import Verdict, divergence
+from ..pair.guard import SideError
+from ..report.replay import example_dict, reproducer
+from ..report.records import Divergence, RunSummary
+from ..pair.sides import cotangents_for
+from ..validation import InputSpecError, InputSpecTypeError
+from ..judge.verdicts import side_error
 
 __all__ = ["run_config", "RunResult"]
 

@@ -19,9 +19,9 @@ from hypothesis import settings
 
 from .capability import CHECKS, EXTRA, NOT_CHECKED, worse
 from .contract import check_before, check_contract
-from .profiles import CAMPAIGN_PROFILE
-from .report import Divergence
-from .transforms import run_transform
+from ..search.profiles import CAMPAIGN_PROFILE
+from ..report.records import Divergence
+from .transform import run_transform
 
 __all__ = ["Beyond", "DEFAULT_EXAMPLES"]
 

@@ -24,13 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from ._jax_internals import forget_traces
+from .jax_internals import forget_traces
 from .bridge import DTYPES, jax_device, to_jax, to_torch, torch_to_numpy
 from .compiling import SMALL_PROGRAM, options_for
 from .factories import Factory
 from .guard import Guard, SideError
-from .rounding import magnitudes_of_jaxpr
-from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+from ..judge.rounding import magnitudes_of_jaxpr
+from ..inputs.specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = ["SideError", "Outputs", "TorchSide", "TwinSide", "cotangents_for", "layout_of"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ._jax_internals import x64_global
+from .jax_internals import x64_global
 
 __all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT"]
 

@@ -19,8 +19,8 @@ import jax
 import numpy as np
 import torch
 
-from ._jax_internals import forget_traces
-from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+from .jax_internals import forget_traces
+from ..inputs.specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = [
     "DTYPES",

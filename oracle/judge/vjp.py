@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .bridge import cast_values, precision_scope
+from ..pair.bridge import cast_values, precision_scope
 from .findings import Verdict, divergence
-from .report import Divergence
-from .sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
+from ..report.records import Divergence
+from ..pair.sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
 from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
 from .verdicts import (
     Probe,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .capability import CHECKS, merge
+from ..judge.capability import CHECKS, merge
 
 __all__ = [
     "Divergence",
@@ -349,7 +349,7 @@ class Report:
     def plot(self, path: str, index: int = 0) -> str:
         """Draw the directional derivative along a line through a finding's example
         (torch backward, twin via JAX, finite differences) into a PNG at ``path``."""
-        from .plot import plot_divergence
+        from ..plot import plot_divergence
 
         candidates = [d for d in self.findings if d.check == "vjp" and d.replay_data]
         if not candidates:

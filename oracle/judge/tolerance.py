@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_non_negative
+from ..validation import check_non_negative
 
 __all__ = [
     "Tolerance",

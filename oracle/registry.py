@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .specs import normalize_dims, normalize_inputs
+from .inputs.specs import normalize_dims, normalize_inputs
 
 __all__ = ["Known", "Pair", "Outcome", "Registry", "twin", "registry"]
 
@@ -308,7 +308,7 @@ def twin(
         torch_fn = _torch_callable(obj, module_kwargs)
         pair_specs = specs
         if pair_specs is None:  # from torch_fn's jaxtyping annotations
-            from .annotations import specs_from_annotations
+            from .inputs.annotations import specs_from_annotations
 
             pair_specs = normalize_inputs(specs_from_annotations(torch_fn))
             normalize_dims(pair_specs, dims)

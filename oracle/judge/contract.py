@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ..pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
 from .findings import Verdict, divergence
-from .report import Divergence
-from .sides import _flatten_torch, cotangents_for
-from .specs import ChoiceSpec, TensorSpec
+from ..report.records import Divergence
+from ..pair.sides import _flatten_torch, cotangents_for
+from ..inputs.specs import ChoiceSpec, TensorSpec
 from .tolerance import Tolerance, compare
-from .transforms import tolerance_for
+from .transform import tolerance_for
 
 __all__ = ["check_before", "check_contract"]
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .bridge import precision_scope
+from ..pair.bridge import precision_scope
 from .findings import Verdict
 from .rounding import PRECISION, ROUNDING
 from .tolerance import Tolerance, compare, forward_tolerance

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .report import Divergence
+from ..report.records import Divergence
 
 __all__ = ["Verdict", "divergence"]
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .domains import apply_maps, check_domain, domain_array, map_name
-from .validation import check_number
+from ..validation import check_number
 
 __all__ = [
     "Example",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from .validation import InputSpecError, InputSpecTypeError
+from ..validation import InputSpecError, InputSpecTypeError
 
 __all__ = [
     "DOMAINS",

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from .bridge import DTYPES, cast_values, jax_device, precision_scope, to_torch, torch_to_numpy
+from ..pair.bridge import DTYPES, cast_values, jax_device, precision_scope, to_torch, torch_to_numpy
 from .capability import NOT_CHECKED
-from .compiling import options_for
+from ..pair.compiling import options_for
 from .findings import Verdict, divergence
-from .report import Divergence
-from .sides import _assemble, _flatten_torch, _twin_vjp, cotangents_for
+from ..report.records import Divergence
+from ..pair.sides import _assemble, _flatten_torch, _twin_vjp, cotangents_for
 from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
 from .verdicts import directional_derivative
 
@@ -551,7 +551,7 @@ def _vmap_both(
     grads: bool,
     twin_only: bool = False,
 ):
-    from .sides import layout_of
+    from ..pair.sides import layout_of
 
     specs = sides.specs
     kinds = layout_of(specs, values)

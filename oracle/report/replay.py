@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .compiling import SMALL_PROGRAM, options_for
-from .specs import ChoiceSpec, IntegersSpec, TensorSpec
+from ..pair.compiling import SMALL_PROGRAM, options_for
+from ..inputs.specs import ChoiceSpec, IntegersSpec, TensorSpec
 
 __all__ = [
     "example_dict",

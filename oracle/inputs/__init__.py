@@ -1,0 +1,1 @@
+"""What goes in: input specs, their hypothesis strategies, domains, annotations."""

@@ -1,0 +1,1 @@
+"""What comes out: plain records, their text and JSON, capabilities, replay snippets."""

@@ -1,0 +1,1 @@
+"""The hypothesis loop over dtypes and devices, and the example database."""
