@@ -30,6 +30,7 @@ __all__ = [
     "Report",
     "Divergence",
     "factory",
+    "plot",
 ]
 
 _WHERE = {
@@ -38,14 +39,15 @@ _WHERE = {
     "tensor": "inputs.specs",
     "integers": "inputs.specs",
     "choice": "inputs.specs",
-    "twin": "registry",
-    "registry": "registry",
-    "Known": "registry",
-    "Pair": "registry",
-    "Outcome": "registry",
+    "twin": "registration",
+    "registry": "registration",
+    "Known": "registration",
+    "Pair": "registration",
+    "Outcome": "registration",
     "Report": "report.records",
     "Divergence": "report.records",
     "factory": "pair.factories",
+    "plot": "pictures",
 }
 
 

@@ -12,7 +12,7 @@ import torch
 
 import oracle
 from oracle import choice, integers, tensor
-from oracle.judge.capability import CHECKS
+from oracle.vocabulary import CHECK_NAMES as CHECKS
 from tests import contract_specimens as cs
 
 # small dims and few examples: every new shape costs the twin a compilation
@@ -313,7 +313,7 @@ def test_known_declares_the_new_checks_and_diagnoses():
 
 
 def test_statuses_combine_to_the_one_that_says_most():
-    from oracle.judge.capability import merge, worse
+    from oracle.report.capabilities import merge, worse
 
     assert worse("ok", "unsupported: no jvp") == "unsupported: no jvp"
     assert worse("diverged", "unsupported: no jvp") == "diverged"
@@ -325,7 +325,7 @@ def test_statuses_combine_to_the_one_that_says_most():
 
 
 def test_checks_given_as_text_are_validated_and_put_in_order():
-    from oracle.judge.capability import normalize_checks
+    from oracle.validation import normalize_checks
 
     assert normalize_checks("vmap, jvp") == ("jvp", "vmap")
     assert normalize_checks(None) is None
@@ -353,7 +353,7 @@ def test_checks_given_as_text_are_validated_and_put_in_order():
     ],
 )
 def test_a_refusal_is_named_from_torchs_error(exc, reason):
-    from oracle.judge.transform import unsupported_reason
+    from oracle.judge.checks.transform import unsupported_reason
 
     assert unsupported_reason(exc) == reason
 
@@ -362,17 +362,22 @@ def test_the_campaign_profile_looks_at_every_example_with_the_default_set():
     from hypothesis import settings
 
     from oracle.judge.plan import DEFAULT_EXAMPLES, Beyond
-    from oracle.judge.capability import EXTRA
+    from oracle.vocabulary import EXTRA
     from oracle.search.profiles import CAMPAIGN_PROFILE
+
+    from oracle.search.runner import campaign_profile_loaded
 
     previous = settings.get_current_profile_name()
     settings.load_profile(CAMPAIGN_PROFILE)
     try:
-        beyond = Beyond(None)
+        every = campaign_profile_loaded()
     finally:
         settings.load_profile(previous)
+    assert every
+    beyond = Beyond(None, every=every)
     beyond.done = DEFAULT_EXAMPLES  # past the default set's few examples
     # (a stand-in for the sides: what the default set has compiled lives on the twin)
     sides = type("S", (), {"twin": type("T", (), {"extra_compiled": set(), "extra_budget": {}})})
     assert beyond._due(sides, ("any signature",)) == list(EXTRA)
-    assert not Beyond(None).every  # under the test suite's own profile
+    assert not campaign_profile_loaded()  # under the test suite's own profile
+    assert not Beyond(None, every=campaign_profile_loaded()).every

@@ -211,7 +211,7 @@ def test_torch_built_for_gpu_reads_the_build_without_importing_torch():
 CACHE_DIR = """
 import jax
 
-import oracle.registry  # noqa: F401  (a session that uses the oracle; torch not needed)
+import oracle.registration  # noqa: F401  (a session that uses the oracle; torch not needed)
 
 
 def test_prints_the_cache_dir():

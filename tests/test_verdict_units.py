@@ -10,7 +10,8 @@ import pytest
 from oracle.pair import jax_internals as _jax_internals
 from oracle.pair.bridge import precision_scope
 from oracle.judge.rounding import magnitudes_of_jaxpr
-from oracle.judge.verdicts import directional_derivative, one_sided_gap, rounding_view
+from oracle.judge.diagnosis import rounding_view
+from oracle.judge.probe import directional_derivative, one_sided_gap
 
 E0 = np.array([1.0])
 

@@ -142,7 +142,7 @@ def print_cost(res: dict[str, Any]) -> str:
     }
     note = (
         "floor = torch forward+backward + jitted jax.vjp on prebuilt inputs; check = "
-        "oracle.judge.vjp.check_example on a prepared example; verify = a verify run on fixed dims, "
+        "oracle.judge.checks.vjp.check_example on a prepared example; verify = a verify run on fixed dims, "
         "seconds per example (includes drawing the inputs). Medians after warm-up; 'min' uses the "
         "fastest repetitions. Target: check <= 1.3x floor from 10^5 elements (issue #12)."
     )
