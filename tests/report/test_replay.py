@@ -15,7 +15,7 @@ from oracle import integers, tensor
 from oracle.pictures import line_data
 from tests import specimens as sp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_snippet(code, tmp_path):
