@@ -58,7 +58,7 @@ ENV = "TRITON_INTERPRET"
 
 #: releases the compatibility layer was run against (tests/kernels, each gap reproduced
 #: and closed); the private names it patches move between releases
-TESTED_VERSIONS = ("3.9.0",)
+TESTED_VERSIONS = ("3.6.0", "3.7.1", "3.8.0", "3.9.0")
 
 #: values of ``verify(..., triton=...)``, the CLI's ``--triton`` and ``--oracle-triton``
 MODES = ("interpret", "compiled", "auto")
