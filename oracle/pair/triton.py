@@ -50,6 +50,7 @@ __all__ = [
     "patches_installed",
     "prepare",
     "remove_patches",
+    "reproducer_preamble",
     "use_interpreter",
 ]
 
@@ -171,6 +172,20 @@ def prepare(mode: str | None) -> bool:
             "triton='interpret' (Triton's interpreter, on the CPU)"
         )
     return False
+
+
+def reproducer_preamble() -> str:
+    """Lines a reproducer runs before it imports the user's module, when kernels run in
+    the interpreter now ("" otherwise): ``TRITON_INTERPRET=1`` alone would leave out the
+    compatibility layer, and an autotuned or libdevice kernel would fail to replay."""
+    if not interpreting():
+        return ""
+    return (
+        "# the kernels ran in Triton's interpreter, with the oracle's compatibility layer\n"
+        "from oracle.pair.triton import use_interpreter\n"
+        "\n"
+        "use_interpreter()\n"
+    )
 
 
 # --- the compatibility layer -------------------------------------------------------------

@@ -167,3 +167,10 @@ def test_prepare_refuses_a_mode_it_cannot_give(mode, error, match):
 @pytest.mark.parametrize("mode", ["interpret", "auto"])
 def test_prepare_says_kernels_run_in_the_interpreter(mode):
     assert oracle_triton.prepare(mode) is True
+
+
+def test_a_reproducer_sets_up_the_interpreter_and_its_layer_before_its_imports():
+    preamble = oracle_triton.reproducer_preamble()
+    assert "use_interpreter()" in preamble
+    exec(compile(preamble, "<preamble>", "exec"), {})  # again in this process: a no-op
+    assert len(oracle_triton.patches_installed()) == 3
