@@ -178,8 +178,8 @@ def reproducer_preamble() -> str:
     """Lines a reproducer runs before it imports the user's module, when kernels run in
     the interpreter now ("" otherwise): ``TRITON_INTERPRET=1`` alone would leave out the
     compatibility layer, and an autotuned or libdevice kernel would fail to replay."""
-    if not interpreting():
-        return ""
+    if "triton" not in sys.modules or not interpreting():
+        return ""  # no Triton kernel ran in this process, or none interpreted
     return (
         "# the kernels ran in Triton's interpreter, with the oracle's compatibility layer\n"
         "from oracle.pair.triton import use_interpreter\n"
