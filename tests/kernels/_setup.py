@@ -32,12 +32,11 @@ def _import_kernels_unregistered() -> tuple[ModuleType, dict[str, Any]]:
     # the registry's dict, reached through the decorator that fills it (the module that
     # holds it is being moved); remove this once losses/__init__.py imports _kernels
     registered = oracle.twin.__globals__["_REGISTRY"]
-    before = dict(registered)
-    import losses._kernels as module
+    import losses._kernels as module  # (imports the catalog, losses/__init__.py, too)
 
     pairs = {name: p for name, p in registered.items() if p.module == module.__name__}
-    registered.clear()
-    registered.update(before)
+    for name in pairs:
+        del registered[name]
     return module, pairs
 
 

@@ -80,3 +80,12 @@ def test_a_specimen_is_flagged_with_its_declared_finding(name):
     assert not report.ok
     rows = pair.outcomes(report)
     assert rows and all(row.expected for row in rows), rows
+
+
+def test_the_kernel_pairs_stay_out_of_the_catalog_until_it_imports_them():
+    # tests/test_catalog.py counts the pairs under `losses` in the same process
+    import oracle
+
+    assert set(_setup.PAIRS) == set(CORRECT) | {getattr(s, "values", [s])[0] for s in SPECIMENS}
+    assert not any(pair.module == "losses._kernels" for pair in oracle.registry())
+    assert "double_sin" in oracle.registry()  # the catalog's own pairs are all there
