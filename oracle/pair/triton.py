@@ -143,8 +143,8 @@ def prepare(mode: str | None) -> bool:
     kernels run in the interpreter (then CPU tensors are what they need).
 
     ``"interpret"``: the interpreter, with the compatibility layer (see
-    :func:`use_interpreter`); ``"auto"``: the interpreter when torch sees no CUDA GPU, the
-    compiled kernels otherwise; ``"compiled"``: the compiled kernels, which need a GPU;
+    :func:`use_interpreter`); ``"auto"``: the interpreter when torch sees no CUDA GPU or
+    ``TRITON_INTERPRET`` is set, the compiled kernels otherwise; ``"compiled"``: the compiled kernels, which need a GPU;
     ``None``: nothing is set up or checked.
     """
     if mode is None:
@@ -156,8 +156,8 @@ def prepare(mode: str | None) -> bool:
         )
     import torch
 
-    if mode == "auto":
-        mode = "compiled" if torch.cuda.is_available() else "interpret"
+    if mode == "auto":  # TRITON_INTERPRET=1 asks for the interpreter on a GPU machine too
+        mode = "interpret" if interpreting() or not torch.cuda.is_available() else "compiled"
     if mode == "interpret":
         use_interpreter()
         return True
