@@ -40,6 +40,16 @@ def _import_kernels_unregistered() -> tuple[ModuleType, dict[str, Any]]:
     return module, pairs
 
 
+def jax_sees_gpu() -> bool:
+    """Whether oracle.verify can put the twin on the GPU beside compiled kernels."""
+    import jax
+
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:  # a CPU-only jaxlib
+        return False
+
+
 if importlib.util.find_spec("triton") is None:
     SKIP_REASON = "triton is not installed (pip install 'gradient-oracle[triton]')"
 else:
@@ -48,7 +58,7 @@ else:
     from oracle.pair import triton as oracle_triton
 
     if torch.cuda.is_available() and os.environ.get(oracle_triton.ENV, "0") != "1":
-        DEVICE = "cuda"
+        DEVICE = "cuda"  # (oracle.verify there also needs JAX to see it: jax_sees_gpu)
     else:
         try:
             oracle_triton.use_interpreter()
