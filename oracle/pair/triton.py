@@ -201,7 +201,13 @@ def patches_installed() -> tuple[str, ...]:
 def _install() -> None:
     for name, patch in _PATCHES.items():
         if name not in _UNDO:
-            _UNDO[name] = patch()
+            try:
+                _UNDO[name] = patch()
+            except (AttributeError, KeyError, ImportError) as exc:  # forced on another release
+                raise RuntimeError(
+                    f"the interpreter compatibility patch {name!r} does not fit triton "
+                    f"{installed_version()} (tested: {', '.join(TESTED_VERSIONS)}): {exc!r}"
+                ) from exc
 
 
 def remove_patches() -> None:

@@ -174,3 +174,14 @@ def test_a_reproducer_sets_up_the_interpreter_and_its_layer_before_its_imports()
     assert "use_interpreter()" in preamble
     exec(compile(preamble, "<preamble>", "exec"), {})  # again in this process: a no-op
     assert len(oracle_triton.patches_installed()) == 3
+
+
+def test_a_patch_that_does_not_fit_the_release_says_which_and_why(monkeypatch):
+    def moved():
+        raise AttributeError("module 'triton.runtime.interpreter' has no attribute '_implicit_cvt'")
+
+    with oracle_triton.compat_patches(False):
+        with monkeypatch.context() as m:  # undone before the layer is put back
+            m.setitem(oracle_triton._PATCHES, "float_args", moved)
+            with pytest.raises(RuntimeError, match=r"'float_args' does not fit triton 3\.\d\.\d"):
+                oracle_triton.use_interpreter(patches=True)
