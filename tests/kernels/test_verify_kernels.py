@@ -95,3 +95,46 @@ def test_the_kernel_pairs_stay_out_of_the_catalog_until_it_imports_them():
     assert set(_setup.PAIRS) == set(CORRECT) | {getattr(s, "values", [s])[0] for s in SPECIMENS}
     assert not any(pair.module == "losses._kernels" for pair in oracle.registry())
     assert "double_sin" in oracle.registry()  # the catalog's own pairs are all there
+
+
+def test_verify_takes_triton_interpret_and_checks_on_the_cpu():
+    """``verify(..., triton="interpret")``: the interpreter is checked to be on, and the
+    run defaults to the CPU (the interpreter runs kernels on CPU tensors)."""
+    if _setup.DEVICE != "cpu":
+        pytest.skip("a GPU is present: the kernels run compiled")
+    import oracle
+
+    pair = _setup.PAIRS["triton_gelu"]
+    report = oracle.verify(
+        pair.torch_fn,
+        pair.jax_fn,
+        list(pair.inputs),
+        dims=pair.dims,
+        triton="interpret",
+        max_examples=5,
+        seed=0,
+        dtypes=["float32"],
+    )
+    assert report.ok, str(report)
+    assert [(r.device, r.examples > 0) for r in report.runs] == [("cpu", True)]
+
+
+def test_the_command_line_checks_a_kernel_module_through_the_interpreter(tmp_path):
+    """``python -m oracle losses._kernels --triton interpret -k ...`` in a fresh process:
+    the switch is set before the module defines its kernels."""
+    if _setup.DEVICE != "cpu":
+        pytest.skip("a GPU is present: the kernels run compiled")
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = root
+    out = subprocess.run(
+        [sys.executable, "-m", "oracle", "losses._kernels", "--triton", "interpret",
+         "-k", "triton_gelu", "--max-examples", "5", "--seed", "0", "--dtype", "float32"],
+        capture_output=True, text=True, cwd=root, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "triton_gelu " in out.stdout and "triton_gelu_float32_table" in out.stdout
