@@ -51,8 +51,15 @@ _ROUNDING = 1e-9
 
 
 def twin_program(
-    twin: Any, which: str, body: Callable, statics: tuple, values: Sequence[Any], dtype: str,
-    device: str, *extra, axes=(),
+    twin: Any,
+    which: str,
+    body: Callable,
+    statics: tuple,
+    values: Sequence[Any],
+    dtype: str,
+    device: str,
+    *extra,
+    axes=(),
 ):
     """The twin's program ``body`` for one transform, compiled once per signature by the
     pair's :class:`~oracle.pair.twin_side.TwinSide` (which frees it when verify ends)."""
@@ -111,7 +118,6 @@ def uniform(rng: np.random.Generator, shapes, np_dtype) -> list[np.ndarray]:
 
 def diff_positions(specs) -> list[int]:
     return [i for i, s in enumerate(specs) if getattr(s, "grad", False)]
-
 
 
 class Judged:
@@ -195,7 +201,6 @@ def again_in_float64(
         j = run(True)[1]
         return compare_all(sides, labels, t32, j, "float32", forward=forward)
     return compare_all(sides, labels, t, j, "float64", forward=forward)
-
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -317,7 +322,12 @@ def _finding(check: str, j: Judged, blame: str, dtype: str, device: str, confirm
     verdict = Verdict(blame, diag, detail, factor)
     argument = None if isinstance(j.argument, tuple) else j.argument  # a cotangent: none
     return divergence(
-        check, verdict, dtype=dtype, device=device, argument=argument, comparison=j.c,
+        check,
+        verdict,
+        dtype=dtype,
+        device=device,
+        argument=argument,
+        comparison=j.c,
         phase=j.phase,
     )
 
@@ -346,8 +356,15 @@ class Transform:
     blame: Callable[..., str]
 
     def run(
-        self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str, *,
-        asked: bool, thorough: bool,
+        self,
+        sides: Any,
+        values: Sequence[Any],
+        seed: int,
+        dtype: str,
+        device: str,
+        *,
+        asked: bool,
+        thorough: bool,
     ) -> tuple[list[Divergence], str]:
         return run_transform(
             self, sides, values, seed, dtype, device, asked=asked, thorough=thorough
