@@ -300,8 +300,8 @@ def _user_tolerances(rtol: Any, atol: Any, dtypes: Sequence[str], plan: _Plan, t
 
 @contextlib.contextmanager
 def _released(sides: Sides) -> Iterator[None]:
-    """Free the pair's compiled programs when its verify ends (memory stays flat over
-    hundreds of pairs in one process)."""
+    """The end of the pair's verify: its compiled programs join the last few twins'
+    (older ones are freed: memory stays flat over hundreds of pairs in one process)."""
     try:
         yield
     finally:

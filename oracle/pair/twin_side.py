@@ -5,7 +5,9 @@ plain values, as drawn) and returns numpy results; judges nothing."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -18,7 +20,7 @@ from .guard import Guard, SideError
 from .jax_internals import forget_traces
 from .outputs import Outputs, layout_of
 
-__all__ = ["TwinSide", "assemble", "twin_vjp", "twin_forward"]
+__all__ = ["TwinSide", "assemble", "twin_vjp", "twin_forward", "KEEP_TWINS", "release_all"]
 
 
 class _Static:
@@ -91,22 +93,73 @@ _TRACE_ERRORS = (
 _EAGER_ERRORS = (jax.errors.NonConcreteBooleanIndexError,)
 
 
+#: twins whose compiled programs are kept after their verify ends (the most recent ones)
+KEEP_TWINS = 8
+
+
+@dataclass
+class _Kept:
+    jits: dict[Any, Any] = field(default_factory=dict)
+    shapes: dict[Any, Any] = field(default_factory=dict)
+    static_scalars: bool = False
+    eager: bool = False
+
+
+_KEPT: OrderedDict[Any, _Kept] = OrderedDict()
+
+
+def _kept_state(fn: Any) -> _Kept:
+    """What an earlier verify kept of twin ``fn`` (nothing for a new or unhashable one)."""
+    try:
+        return _KEPT.get(fn) or _Kept()
+    except TypeError:
+        return _Kept()
+
+
+def _keep(fn: Any, state: _Kept) -> None:
+    try:
+        _KEPT[fn] = state
+    except TypeError:  # an unhashable twin: its programs are freed now
+        _free(state)
+        return
+    _KEPT.move_to_end(fn)
+    while len(_KEPT) > KEEP_TWINS:
+        _free(_KEPT.popitem(last=False)[1])
+
+
+def _free(state: _Kept) -> None:
+    for program in state.jits.values():
+        program.clear_cache()
+    state.jits.clear()
+    state.shapes.clear()
+
+
+def release_all() -> None:
+    """Free every kept twin's programs (tests and long campaigns)."""
+    while _KEPT:
+        _free(_KEPT.popitem(last=False)[1])
+
+
 class TwinSide:
     """The JAX twin: forward and vjp, jit-compiled once per signature.
 
-    The compiled programs belong to this object (one ``jax.jit`` per program kind) and
-    :meth:`release` frees them: XLA's compiled CPU code holds memory mappings, and a
-    process checking hundreds of pairs would otherwise run out of them.
+    The compiled programs (one ``jax.jit`` per program kind) and what was learned of the
+    twin (its output shapes, whether it needs static scalars or eager execution) are kept
+    when :meth:`release` ends a verify, for the last :data:`KEEP_TWINS` twins: a later
+    verify of the same twin compiles nothing it has compiled before. Older twins'
+    programs are freed: XLA's compiled CPU code holds memory mappings, and a process
+    checking hundreds of pairs would otherwise run out of them.
     """
 
     def __init__(self, fn: Callable, specs: Sequence[Any], guard: Guard | None = None):
         self.fn = fn
         self.specs = specs
         self.guard = guard or Guard()
-        self._static_scalars = False  # set when the twin needs concrete float values
-        self._eager = False  # set when the twin cannot be traced at all (see _eagerly)
-        self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
-        self._jits: dict[Any, Any] = {}
+        kept = _kept_state(fn)
+        self._static_scalars = kept.static_scalars  # the twin needs concrete float values
+        self._eager = kept.eager  # the twin cannot be traced at all (see _eagerly)
+        self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = kept.shapes
+        self._jits: dict[Any, Any] = kept.jits
         #: what the default set of checks beyond the vjp has compiled (oracle.judge.plan)
         self.extra_compiled: set[tuple] = set()
         self.extra_budget: dict[tuple, int] = {}
@@ -118,15 +171,20 @@ class TwinSide:
     def program(self, name: Any, fn: Callable, static_argnums: tuple, options: dict) -> Any:
         """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.judge.checks.transform)."""
         if name not in self._jits:
-            self._jits[name] = jax.jit(fn, static_argnums=static_argnums, compiler_options=options)
+            # a wrapper of its own: jax.jit objects of one function share their cache,
+            # and freeing an old twin's programs must not free this one's
+            def owned(*args: Any) -> Any:
+                return fn(*args)
+
+            self._jits[name] = jax.jit(
+                owned, static_argnums=static_argnums, compiler_options=options
+            )
         return self._jits[name]
 
     def release(self) -> None:
-        """Free this pair's compiled programs and traces (the next call recompiles)."""
-        for fn in self._jits.values():
-            fn.clear_cache()
-        self._jits.clear()
-        self._shapes.clear()
+        """End of a verify: keep this twin's programs among the last :data:`KEEP_TWINS`
+        twins' (freeing the oldest beyond that), and forget JAX's traces."""
+        _keep(self.fn, _Kept(self._jits, self._shapes, self._static_scalars, self._eager))
         self.extra_compiled.clear()
         self.extra_budget.clear()
         forget_traces()
