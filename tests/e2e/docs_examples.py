@@ -1,0 +1,181 @@
+"""Run the code examples of README.md and docs/**/*.md, as a reader would.
+
+Each page is read with `Sybil <https://sybil.readthedocs.io>`_ and its fenced blocks
+are evaluated in order, in one namespace per page:
+
+* ``python``: executed; what it prints is kept for the next ``output`` block;
+* ``python title="mypairs.py"`` (any language with a ``title``): written to that file in
+  the page's scratch directory (a user's project), not executed;
+* ``console``: each ``$ command`` line runs in the scratch directory (``python`` and
+  ``pytest`` are this interpreter's); what it prints is kept for the next ``output`` block;
+* ``output``: compared with what was printed since the previous ``output`` block, line
+  by line with trailing spaces dropped; ``...`` matches anything (doctest's ELLIPSIS);
+* ``<!-- skip: next -->`` before a block: not run (Sybil's skip directive);
+* ``<!-- invisible-code-block: python -->``: code the reader does not see, run in place.
+
+Every other block (``sh``, ``text``, ``ini``...) is shown, not run.
+
+A page that shows output runs in a fresh interpreter (``python -m tests.e2e.docs_examples
+PAGE``, in an empty directory, so that no example database from an earlier run replays
+a failure first): the output of a seeded search depends on the modules the process has
+imported, since hypothesis also draws constants it finds in local modules, so the shown
+output is what a script run from the repository root prints.
+"""
+
+from __future__ import annotations
+
+import doctest
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from sybil import Document, Example, Region, Sybil
+from sybil.evaluators.python import PythonEvaluator
+from sybil.parsers.markdown import CodeBlockParser, SkipParser
+from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
+
+ROOT = Path(__file__).resolve().parents[2]
+#: the key under which a page's namespace keeps the harness's own state
+STATE = "__docs_example_state__"
+_TITLED = re.compile(r'^(?P<language>[\w+-]+) +title="(?P<title>[^"]+)"$')
+
+
+def pages() -> list[Path]:
+    """Every page: the README and the site's Markdown files."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def shows_output(path: Path) -> bool:
+    return "\n```output\n" in path.read_text()
+
+
+def _state(example: Example) -> dict[str, Any]:
+    return example.namespace[STATE]
+
+
+def _run_python(example: Example) -> None:
+    __tracebackhide__ = True
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            PythonEvaluator()(example)
+    finally:
+        _state(example)["printed"] += buffer.getvalue()
+
+
+def _command(line: str) -> list[str]:
+    """``python ...`` and ``pytest ...`` with this interpreter; anything else as written."""
+    argv = shlex.split(line)
+    if argv[0] == "python":
+        return [sys.executable, *argv[1:]]
+    if argv[0] == "pytest":
+        return [sys.executable, "-m", "pytest", *argv[1:]]
+    return argv
+
+
+def _run_console(example: Example) -> str | None:
+    state = _state(example)
+    for line in example.parsed.splitlines():
+        if not line.startswith("$ "):
+            continue
+        proc = subprocess.run(
+            _command(line[2:]),
+            cwd=state["scratch"],
+            env=state["env"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        state["printed"] += proc.stdout
+        state["stderr"] = proc.stderr
+    return None
+
+
+def _check_output(example: Example) -> str | None:
+    state = _state(example)
+    got, state["printed"] = state["printed"], ""
+    want = "\n".join(line.rstrip() for line in example.parsed.strip("\n").splitlines())
+    got = "\n".join(line.rstrip() for line in got.strip("\n").splitlines())
+    checker = doctest.OutputChecker()
+    if checker.check_output(want + "\n", got + "\n", doctest.ELLIPSIS):
+        return None
+    return (
+        "the output shown is not what the example prints\n--- shown\n"
+        + want
+        + "\n--- printed\n"
+        + got
+        + ("\n--- stderr of the last command\n" + state["stderr"][-3000:] if state["stderr"] else "")
+    )
+
+
+class FileParser:
+    """``lang title="NAME"`` blocks: written to NAME in the page's scratch directory."""
+
+    def __init__(self) -> None:
+        self.lexer = FencedCodeBlockLexer(
+            language=r".+", mapping={"language": "arguments", "source": "source"}
+        )
+
+    def __call__(self, document: Document) -> Iterable[Region]:
+        for region in self.lexer(document):
+            match = _TITLED.match(region.lexemes["arguments"])
+            if match:
+                region.parsed = (match.group("title"), str(region.lexemes["source"]))
+                region.evaluator = self._write
+                yield region
+
+    @staticmethod
+    def _write(example: Example) -> None:
+        name, text = example.parsed
+        path = Path(_state(example)["scratch"]) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+SYBIL = Sybil(
+    parsers=[
+        CodeBlockParser("python", _run_python),
+        CodeBlockParser("console", _run_console),
+        CodeBlockParser("output", _check_output),
+        FileParser(),
+        SkipParser(),
+    ],
+    patterns=["*.md"],
+)
+
+
+def evaluate(path: Path, scratch: Path) -> None:
+    """Run every example of page ``path`` in this process; raise at the first failure."""
+    document = SYBIL.parse(path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    document.namespace[STATE] = {"printed": "", "stderr": "", "scratch": str(scratch), "env": env}
+    for example in document:
+        example.evaluate()
+
+
+def evaluate_in_fresh_process(path: Path) -> subprocess.CompletedProcess:
+    """Run page ``path`` in a new interpreter, in an empty directory (see the module doc)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with tempfile.TemporaryDirectory() as scratch:
+        return subprocess.run(
+            [sys.executable, "-m", "tests.e2e.docs_examples", str(path)],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+if __name__ == "__main__":
+    evaluate(Path(sys.argv[1]), Path.cwd())
