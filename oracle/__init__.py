@@ -53,9 +53,14 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'oracle' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    imported = importlib.import_module(f".{module}", __name__)
+    # importing oracle.registry binds the submodule as the attribute `registry` of this
+    # package, which would then hide the function of that name from this hook: bind every
+    # public name the module provides at once, over the submodule
+    for other, where in _WHERE.items():
+        if where == module:
+            globals()[other] = getattr(imported, other)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:
