@@ -4,6 +4,8 @@ Each picture is a real finding, drawn by the oracle's own plot (the directional
 derivative along a line through the shrunk example: torch's backward, the twin's
 ``jax.vjp``, float64 finite differences), from a fixed seed:
 
+* ``img/custom_exp.png``: the seeds' ``CustomExp``, whose backward is twice the derivative
+  (the tutorial's failing report);
 * ``img/smooth_round.png``: the seeds' ``SmoothRound``, whose backward drops a factor 0.5;
 * ``img/huber_boundary.png``: a Huber backward clipped at 2 instead of 1
   (``tests/specimens.py``);
@@ -28,6 +30,20 @@ import torch  # noqa: E402
 import oracle  # noqa: E402
 from oracle import choice, tensor  # noqa: E402
 from oracle.plot import plot_divergence  # noqa: E402
+
+
+def custom_exp(out: Path) -> Path:
+    from losses import CustomExp, custom_exp_jax
+
+    report = oracle.verify(
+        CustomExp.apply,
+        custom_exp_jax,
+        [tensor("b n", low=-20, high=20)],
+        dtypes=("float64",),
+        max_examples=50,
+        seed=0,
+    )
+    return Path(plot_divergence(report.findings[0], str(out / "custom_exp.png")))
 
 
 def smooth_round(out: Path) -> Path:
@@ -77,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for draw in (smooth_round, huber_boundary, kink_abs):
+    for draw in (custom_exp, smooth_round, huber_boundary, kink_abs):
         print(f"wrote {draw(out)}")
     return 0
 

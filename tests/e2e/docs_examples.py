@@ -15,11 +15,12 @@ are evaluated in order, in one namespace per page:
 
 Every other block (``sh``, ``text``, ``ini``...) is shown, not run.
 
-A page that shows output runs in a fresh interpreter (``python -m tests.e2e.docs_examples
-PAGE``, in an empty directory, so that no example database from an earlier run replays
-a failure first): the output of a seeded search depends on the modules the process has
-imported, since hypothesis also draws constants it finds in local modules, so the shown
-output is what a script run from the repository root prints.
+A page that shows output runs as one script (its blocks in order) in a fresh interpreter,
+in an empty directory (so that no example database from an earlier run replays a failure
+first), with the repository root on ``PYTHONPATH``: the output of a seeded search depends
+on the modules the process has imported, since hypothesis also draws constants it finds
+in the source of local modules, so the output shown is what that script prints, not what
+a pytest worker would. ``python -m tests.e2e.docs_examples PAGE`` checks one page.
 """
 
 from __future__ import annotations
@@ -162,20 +163,77 @@ def evaluate(path: Path, scratch: Path) -> None:
         example.evaluate()
 
 
-def evaluate_in_fresh_process(path: Path) -> subprocess.CompletedProcess:
-    """Run page ``path`` in a new interpreter, in an empty directory (see the module doc)."""
+MARK = "\x1e-docs-output-"
+
+
+def as_script(path: Path) -> tuple[str, list[Example]]:
+    """Page ``path`` as one Python script, and its ``output`` examples in order.
+
+    The ``python`` blocks go in verbatim, at top level, so that the script is what a
+    reader who pastes the page's blocks into a file runs (hypothesis draws constants from
+    the source of the modules a process imported, ``__main__`` included: code kept in a
+    string would draw differently). Files and commands become calls of their own, and a
+    marker line is printed where each ``output`` block is checked.
+    """
+    lines = ["import subprocess as _subprocess", "import sys as _sys", ""]
+    outputs: list[Example] = []
+    for example in SYBIL.parse(path):
+        where = f"# {path.name}, line {example.line}"
+        evaluator = example.region.evaluator
+        if evaluator is _run_python:
+            lines += [where, str(example.parsed), ""]
+        elif isinstance(example.parsed, tuple):  # a titled block: a file
+            name, text = example.parsed
+            lines += [where, f"open({name!r}, 'w').write({text!r})", ""]
+        elif evaluator is _run_console:
+            for line in str(example.parsed).splitlines():
+                if line.startswith("$ "):
+                    argv = _command(line[2:])
+                    lines += [
+                        where,
+                        f"_proc = _subprocess.run({argv!r}, capture_output=True, text=True)",
+                        "_sys.stdout.write(_proc.stdout)",
+                        "_sys.stderr.write(_proc.stderr)",
+                    ]
+            lines.append("")
+        elif evaluator is _check_output:
+            outputs.append(example)
+            lines += [where, f"print({MARK!r}, flush=True)", ""]
+    return "\n".join(lines), outputs
+
+
+def evaluate_in_fresh_process(path: Path) -> str | None:
+    """Run page ``path`` as a script in a new interpreter, in an empty directory (see the
+    module's docstring), and check each ``output`` block against what the script printed
+    before it. None when every block matched; else what went wrong."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    script, outputs = as_script(path)
     with tempfile.TemporaryDirectory() as scratch:
-        return subprocess.run(
-            [sys.executable, "-m", "tests.e2e.docs_examples", str(path)],
-            cwd=scratch,
-            env=env,
-            capture_output=True,
-            text=True,
+        (Path(scratch) / "page.py").write_text(script)
+        proc = subprocess.run(
+            [sys.executable, "page.py"], cwd=scratch, env=env, capture_output=True, text=True,
             timeout=600,
         )
+    pieces = (proc.stdout + "\n").split(MARK + "\n")
+    if proc.returncode != 0:
+        return f"{path.name} failed as a script:\n{proc.stderr[-6000:]}\n--- script\n{script}"
+    for example, printed in zip(outputs, pieces):
+        state = {"printed": printed, "stderr": proc.stderr}
+        example.namespace[STATE] = state
+        failure = _check_output(example)
+        if failure:
+            return f"{path.name}, line {example.line}: {failure}"
+    return None
 
 
-if __name__ == "__main__":
-    evaluate(Path(sys.argv[1]), Path.cwd())
+if __name__ == "__main__":  # python -m tests.e2e.docs_examples PAGE: check one page
+    page = Path(sys.argv[1]).resolve()
+    if shows_output(page):
+        failure = evaluate_in_fresh_process(page)
+        if failure:
+            sys.exit(failure)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            os.chdir(scratch)
+            evaluate(page, Path(scratch))

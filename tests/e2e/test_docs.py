@@ -35,11 +35,26 @@ def test_every_example_on_the_page_runs_and_prints_what_it_shows(
     page, tmp_path, monkeypatch, restored_registry
 ):
     if shows_output(page):
-        proc = evaluate_in_fresh_process(page)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
+        failure = evaluate_in_fresh_process(page)
+        assert failure is None, failure
     else:
         monkeypatch.chdir(tmp_path)  # files an example writes (replay.py, finding.png)
         evaluate(page, tmp_path)
+
+
+def _files(page):
+    """{file name: text} of the page's ``python title="NAME"`` blocks."""
+    blocks = re.findall(r'```python title="([^"]+)"\n(.*?)```', page.read_text(), re.DOTALL)
+    return dict(blocks)
+
+
+def test_the_readme_pytest_recipe_is_the_one_the_pytest_guide_runs():
+    # the README shows the recipe's files; docs/how-to/pytest.md runs them (and a second
+    # pair after the first), so the front door's files must be the guide's
+    readme, guide = _files(ROOT / "README.md"), _files(ROOT / "docs" / "how-to" / "pytest.md")
+    assert set(readme) == {"mypairs.py", "conftest.py", "test_twins.py"}
+    for name, text in readme.items():
+        assert guide[name].startswith(text), name
 
 
 def _bench_tables():
