@@ -15,7 +15,8 @@ are evaluated in order, in one namespace per page:
 
 Every other block (``sh``, ``text``, ``ini``...) is shown, not run.
 
-A page that shows output runs as one script (its blocks in order) in a fresh interpreter,
+A page that shows the output of a seeded search, and says so with the line
+``<!-- docs-test: run as a script -->``, runs as one script (its blocks in order) in a fresh interpreter,
 in an empty directory (so that no example database from an earlier run replays a failure
 first), with the repository root on ``PYTHONPATH``: the output of a seeded search depends
 on the modules the process has imported, since hypothesis also draws constants it finds
@@ -54,8 +55,20 @@ def pages() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
-def shows_output(path: Path) -> bool:
-    return "\n```output\n" in path.read_text()
+#: the line that makes a page run as one script in a fresh interpreter (see above)
+AS_SCRIPT = "<!-- docs-test: run as a script -->"
+
+
+def runs_as_script(path: Path) -> bool:
+    return AS_SCRIPT in path.read_text()
+
+
+def _env() -> dict[str, str]:
+    """The environment of every command: the repository root importable (``losses``),
+    and 80 columns, so that argparse's help wraps as the pages show it."""
+    env = dict(os.environ, COLUMNS="80")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
 
 
 def _state(example: Example) -> dict[str, Any]:
@@ -156,9 +169,7 @@ SYBIL = Sybil(
 def evaluate(path: Path, scratch: Path) -> None:
     """Run every example of page ``path`` in this process; raise at the first failure."""
     document = SYBIL.parse(path)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    document.namespace[STATE] = {"printed": "", "stderr": "", "scratch": str(scratch), "env": env}
+    document.namespace[STATE] = {"printed": "", "stderr": "", "scratch": str(scratch), "env": _env()}
     for example in document:
         example.evaluate()
 
@@ -206,8 +217,7 @@ def evaluate_in_fresh_process(path: Path) -> str | None:
     """Run page ``path`` as a script in a new interpreter, in an empty directory (see the
     module's docstring), and check each ``output`` block against what the script printed
     before it. None when every block matched; else what went wrong."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = _env()
     script, outputs = as_script(path)
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "page.py").write_text(script)
@@ -229,7 +239,7 @@ def evaluate_in_fresh_process(path: Path) -> str | None:
 
 if __name__ == "__main__":  # python -m tests.e2e.docs_examples PAGE: check one page
     page = Path(sys.argv[1]).resolve()
-    if shows_output(page):
+    if runs_as_script(page):
         failure = evaluate_in_fresh_process(page)
         if failure:
             sys.exit(failure)

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.e2e.docs_examples import ROOT, evaluate, evaluate_in_fresh_process, pages, shows_output
+from tests.e2e.docs_examples import ROOT, evaluate, evaluate_in_fresh_process, pages, runs_as_script
 
 
 def _id(path):
@@ -34,7 +34,7 @@ def restored_registry():
 def test_every_example_on_the_page_runs_and_prints_what_it_shows(
     page, tmp_path, monkeypatch, restored_registry
 ):
-    if shows_output(page):
+    if runs_as_script(page):
         failure = evaluate_in_fresh_process(page)
         assert failure is None, failure
     else:
