@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 
 import pytest
 
@@ -21,13 +22,17 @@ def _id(path):
 
 @pytest.fixture
 def restored_registry():
-    """Pages register pairs of their own; the test suite's registry is put back after."""
-    from oracle import registry as registry_module
-
-    saved = dict(registry_module._REGISTRY)
+    """Pages register pairs of their own, from their namespace (``__main__`` to the
+    registry); those are dropped after the page. Pairs of modules the page imported (the
+    catalog) stay, since their modules stay imported."""
+    registry_module = importlib.import_module("oracle.registry")  # the module, not the function
+    before = set(registry_module._REGISTRY)
     yield
-    registry_module._REGISTRY.clear()
-    registry_module._REGISTRY.update(saved)
+    for name in set(registry_module._REGISTRY) - before:
+        if registry_module._REGISTRY[name].module not in sys.modules or (
+            registry_module._REGISTRY[name].module == "__main__"
+        ):
+            del registry_module._REGISTRY[name]
 
 
 @pytest.mark.parametrize("page", pages(), ids=_id)
