@@ -160,9 +160,7 @@ def _scaleout(d: dict[str, Any]) -> str:
 
 
 def _memory(d: dict[str, Any]) -> str:
-    rows = [
-        [str(s["calls"]), str(s["mappings"]), _num(s["rss_mib"], 4)] for s in d["samples"]
-    ]
+    rows = [[str(s["calls"]), str(s["mappings"]), _num(s["rss_mib"], 4)] for s in d["samples"]]
     return _table(["verify calls so far", "memory mappings", "RSS MiB"], rows)
 
 
@@ -185,13 +183,28 @@ def _speed(d: dict[str, Any]) -> str:
             "small_cold_s",
             " s",
         ),
-        row("the same, warm compilation cache", small["warm_s"], f"{small['warm_s']:.2f} s",
-            "small_warm_s", " s"),
-        row("`python -m oracle losses`, cold", cold["wall_s"], f"{cold['wall_s']:.1f} s",
-            "catalog_cold_s", " s"),
+        row(
+            "the same, warm compilation cache",
+            small["warm_s"],
+            f"{small['warm_s']:.2f} s",
+            "small_warm_s",
+            " s",
+        ),
+        row(
+            "`python -m oracle losses`, cold",
+            cold["wall_s"],
+            f"{cold['wall_s']:.1f} s",
+            "catalog_cold_s",
+            " s",
+        ),
         row("the same, warm", warm["wall_s"], f"{warm['wall_s']:.1f} s", "catalog_warm_s", " s"),
-        row("`make test`'s suite in a fresh clone", suite,
-            f"{suite:.0f} s" if suite else "-", "suite_s", " s"),
+        row(
+            "`make test`'s suite in a fresh clone",
+            suite,
+            f"{suite:.0f} s" if suite else "-",
+            "suite_s",
+            " s",
+        ),
         row(
             "check / floor from 10^5 elements, worst row",
             d["check_floor"]["worst"],
@@ -199,8 +212,13 @@ def _speed(d: dict[str, Any]) -> str:
             "check_floor",
             "x",
         ),
-        row("peak RSS of the catalog run", cold["peak_rss_mib"],
-            f"{cold['peak_rss_mib']:.0f} MiB", "catalog_rss_mib", " MiB"),
+        row(
+            "peak RSS of the catalog run",
+            cold["peak_rss_mib"],
+            f"{cold['peak_rss_mib']:.0f} MiB",
+            "catalog_rss_mib",
+            " MiB",
+        ),
         row(
             "default checks / vjp alone, first `verify`, worst pair",
             worst["ratio"],
@@ -213,7 +231,10 @@ def _speed(d: dict[str, Any]) -> str:
 
 
 def _xdist(d: dict[str, Any]) -> str:
-    layouts = {"ini": "`oracle_modules = mypairs` in the ini", "conftest": "`import mypairs` in `conftest.py`"}
+    layouts = {
+        "ini": "`oracle_modules = mypairs` in the ini",
+        "conftest": "`import mypairs` in `conftest.py`",
+    }
     rows = [
         [
             str(r["pairs"]),
@@ -230,10 +251,18 @@ def _xdist(d: dict[str, Any]) -> str:
 def _campaign(d: dict[str, Any]) -> str:
     clean, wrong = d["clean"], d["wrong"]
     rows = [
-        ["clean", f"{clean['pairs']} ({clean['detail']})", f"{clean['runs']:,}",
-         f"**{clean['false_alarms']} false alarms**"],
-        ["wrong", f"{wrong['pairs']} ({wrong['detail']})", f"{wrong['runs']:,}",
-         f"**{wrong['misses']} misses**"],
+        [
+            "clean",
+            f"{clean['pairs']} ({clean['detail']})",
+            f"{clean['runs']:,}",
+            f"**{clean['false_alarms']} false alarms**",
+        ],
+        [
+            "wrong",
+            f"{wrong['pairs']} ({wrong['detail']})",
+            f"{wrong['runs']:,}",
+            f"**{wrong['misses']} misses**",
+        ],
     ]
     return _table(["", "pairs", "runs (pair x seed x dtype)", "result"], rows)
 
@@ -282,8 +311,7 @@ def render(name: str, bench_dir: Path = BENCH_DIR) -> str:
     where = _machine(whole.get("machine", {}))
     source = f"`docs/benchmarks/{SOURCES[name][0]}`"
     return (
-        RENDERERS[name](data)
-        + f"\n\n*Measured on {date} on {where}; generated from {source}.*\n"
+        RENDERERS[name](data) + f"\n\n*Measured on {date} on {where}; generated from {source}.*\n"
     )
 
 

@@ -126,7 +126,11 @@ def _check_output(example: Example) -> str | None:
         + want
         + "\n--- printed\n"
         + got
-        + ("\n--- stderr of the last command\n" + state["stderr"][-3000:] if state["stderr"] else "")
+        + (
+            "\n--- stderr of the last command\n" + state["stderr"][-3000:]
+            if state["stderr"]
+            else ""
+        )
     )
 
 
@@ -169,7 +173,12 @@ SYBIL = Sybil(
 def evaluate(path: Path, scratch: Path) -> None:
     """Run every example of page ``path`` in this process; raise at the first failure."""
     document = SYBIL.parse(path)
-    document.namespace[STATE] = {"printed": "", "stderr": "", "scratch": str(scratch), "env": _env()}
+    document.namespace[STATE] = {
+        "printed": "",
+        "stderr": "",
+        "scratch": str(scratch),
+        "env": _env(),
+    }
     for example in document:
         example.evaluate()
 
@@ -222,13 +231,18 @@ def evaluate_in_fresh_process(path: Path) -> str | None:
     with tempfile.TemporaryDirectory() as scratch:
         (Path(scratch) / "page.py").write_text(script)
         proc = subprocess.run(
-            [sys.executable, "page.py"], cwd=scratch, env=env, capture_output=True, text=True,
+            [sys.executable, "page.py"],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=600,
         )
     pieces = (proc.stdout + "\n").split(MARK + "\n")
     if proc.returncode != 0:
         return f"{path.name} failed as a script:\n{proc.stderr[-6000:]}\n--- script\n{script}"
-    for example, printed in zip(outputs, pieces):
+    # one piece before each marker, and what the script printed after the last one
+    for example, printed in zip(outputs, pieces[: len(outputs)], strict=True):
         state = {"printed": printed, "stderr": proc.stderr}
         example.namespace[STATE] = state
         failure = _check_output(example)

@@ -8,6 +8,7 @@ The benchmark tables of the site are generated from JSON at build time
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 
@@ -73,11 +74,7 @@ def _bench_tables():
 
 def test_every_benchmark_table_a_page_asks_for_renders_from_the_committed_json():
     tables = _bench_tables()
-    asked = {
-        name
-        for page in pages()
-        for name in tables.MARKER.findall(page.read_text())
-    }
+    asked = {name for page in pages() for name in tables.MARKER.findall(page.read_text())}
     # every table the JSON files feed is shown somewhere (none is left behind)
     assert asked == set(tables.SOURCES)
     for name in asked:
@@ -101,10 +98,9 @@ def test_a_table_is_rendered_from_the_figures_in_the_json(tmp_path):
     row = {"function": "x_sin", "elements": 10**5, "target_elements": 10**5}
     row |= {"dtype": "float32", "floor_s": 0.00171, "check_s": 0.00225}
     row |= {"check_ratio": 1.3158, "verify_ratio": 2.2}
-    (tmp_path / "bench.json").write_text(
-        '{"machine": {"cpu": "Some CPU", "cpu_count": 2, "torch": "2.13.0", "jax": "0.10.2",'
-        ' "date": "2026-01-02 03:04 UTC"}, "cost": {"rows": [' + __import__("json").dumps(row) + "]}}"
-    )
+    machine = {"cpu": "Some CPU", "cpu_count": 2, "torch": "2.13.0", "jax": "0.10.2"}
+    machine["date"] = "2026-01-02 03:04 UTC"
+    (tmp_path / "bench.json").write_text(json.dumps({"machine": machine, "cost": {"rows": [row]}}))
     text = tables.render("cost", tmp_path)
     assert "| x_sin | 10^5 | float32 | 1.71 | 2.25 | 1.32x | 2.20x |" in text
     assert "Measured on 2026-01-02 03:04 UTC on Some CPU, 2 CPUs, torch 2.13.0, JAX 0.10.2" in text
