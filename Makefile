@@ -29,7 +29,7 @@ test: $(STAMP)
 # missing API reference or a benchmark table without its data (docs/_tools/bench_tables.py)
 docs: $(STAMP)
 	rm -rf site
-	$(BIN)/python -m mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 # the site's pictures, drawn by the oracle itself from fixed seeds (docs/img/*.png)
 pictures: $(STAMP)
