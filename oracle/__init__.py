@@ -30,6 +30,7 @@ __all__ = [
     "Report",
     "Divergence",
     "factory",
+    "plot",
 ]
 
 _WHERE = {
@@ -38,14 +39,15 @@ _WHERE = {
     "tensor": "inputs.specs",
     "integers": "inputs.specs",
     "choice": "inputs.specs",
-    "twin": "registry",
-    "registry": "registry",
-    "Known": "registry",
-    "Pair": "registry",
-    "Outcome": "registry",
+    "twin": "registration",
+    "registry": "registration",
+    "Known": "registration",
+    "Pair": "registration",
+    "Outcome": "registration",
     "Report": "report.records",
     "Divergence": "report.records",
     "factory": "pair.factories",
+    "plot": "pictures",
 }
 
 
@@ -53,14 +55,9 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'oracle' has no attribute {name!r}")
-    imported = importlib.import_module(f".{module}", __name__)
-    # importing oracle.registry binds the submodule as the attribute `registry` of this
-    # package, which would then hide the function of that name from this hook: bind every
-    # public name the module provides at once, over the submodule
-    for other, where in _WHERE.items():
-        if where == module:
-            globals()[other] = getattr(imported, other)
-    return globals()[name]
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

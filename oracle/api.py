@@ -5,28 +5,29 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from hypothesis import settings as hsettings
 
+from .inputs.specs import example_strategy, normalize_dims, normalize_inputs
+from .judge.tolerance import user_tolerances
 from .pair.auto_twin import auto_twin, is_auto
-from .pair.bridge import normalize_devices, normalize_dtypes
-from .judge.capability import normalize_checks
-from .judge.vjp import Sides
+from .pair.bridge import normalize_devices
 from .pair.factories import Factory, as_factory
 from .pair.guard import DEFAULT_TIMEOUT, Guard
 from .pair.nn_modules import module_pair
-from .search.profiles import CAMPAIGN_PROFILE
-from .report.replay import function_source
+from .pair.sides import Sides
+from .pair.torch_side import TorchSide
+from .pair.twin_side import TwinSide
 from .report.records import Report
+from .report.replay import function_source
+from .search.profiles import CAMPAIGN_PROFILE
 from .search.runner import run_config
-from .pair.sides import TorchSide, TwinSide
-from .inputs.specs import example_strategy, normalize_dims, normalize_inputs
-from .judge.tolerance import user_tolerances
-from .validation import check_int, check_timeout
+from .validation import check_int, check_timeout, normalize_checks, normalize_dtypes
 
-__all__ = ["verify", "assert_twins", "CAMPAIGN_PROFILE"]
+__all__ = ["verify", "assert_twins", "check_pair", "CAMPAIGN_PROFILE"]
 
 
 _DEFAULT_EXAMPLES = 100
@@ -81,93 +82,90 @@ def verify(
     for everything, or dicts from argument index (or Module parameter name) to a number
     for those arguments' gradients. ``settings`` is a parent hypothesis settings object
     (database, phases...). ``timeout``: seconds per call of either side (None: no limit).
-    ``jax_fn="auto"`` builds the twin from ``torch_fn``'s forward (:mod:`oracle.auto`;
+    ``jax_fn="auto"`` builds the twin from ``torch_fn``'s forward (:mod:`oracle.pair.auto_twin`;
     needs ``gradient-oracle[auto]``).
 
     ``torch_fn`` may be a factory, built once per dtype and device (see
-    :mod:`oracle.factories`). ``inputs`` omitted: the specs come from ``torch_fn``'s
-    jaxtyping annotations (see :mod:`oracle.annotations`). ``checks``: a subset of "vjp",
+    :mod:`oracle.pair.factories`). ``inputs`` omitted: the specs come from ``torch_fn``'s
+    jaxtyping annotations (see :mod:`oracle.inputs.annotations`). ``checks``: a subset of "vjp",
     "jvp", "hvp", "vmap", "contract" run on every example (None: the vjp on every
     example and the others on a few). An ``nn.Module`` with trainable parameters has
     them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
     ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
     """
-    if not callable(torch_fn):
-        raise TypeError(
-            f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
-        )
-    twin = "auto" if is_auto(jax_fn) else "hand"
-    if not callable(jax_fn) and twin == "hand":
-        raise TypeError(
-            f'jax_fn must be callable (the JAX twin of torch_fn\'s forward) or "auto"; got {jax_fn!r}'
-        )
-    checks = normalize_checks(checks)
-    built = as_factory(torch_fn)
-    if twin == "auto" and built is not None:
-        raise ValueError(
-            'jax_fn="auto" needs torch_fn itself, not a factory: pass the built module '
-            "(one verify per dtype) or write the twin by hand"
-        )
-    if inputs is None:
-        from .inputs.annotations import specs_from_annotations
+    return check_pair(
+        torch_fn,
+        jax_fn,
+        inputs,
+        dims=dims,
+        dtypes=dtypes,
+        devices=devices,
+        max_examples=max_examples,
+        seed=seed,
+        rtol=rtol,
+        atol=atol,
+        name=name,
+        settings=settings,
+        timeout=timeout,
+        checks=checks,
+        param_specs=param_specs,
+    )
 
-        inputs = specs_from_annotations(built or torch_fn)
-    specs = normalize_inputs(inputs)
-    name = name or _name_of(built.build_fn if built else torch_fn)
-    fn_refs = {**_fn_refs(torch_fn, jax_fn, name), "factory": built is not None}
-    torch_call: Any = built or torch_fn
-    n_params = 0
-    mod = None if built is not None else module_pair(torch_fn, jax_fn, specs, param_specs)
-    if mod is not None:  # the parameters become leading differentiated arguments
-        n_params = len(mod.names)
-        keys_of = {n: i for i, n in enumerate(mod.names)}
-        torch_call, specs = mod.torch_fn, mod.specs
-        # an automatic twin of the module differentiates the same functional call
-        twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
-        fn_refs = {**_fn_refs(mod.torch_fn, mod.jax_fn, name), "factory": False}
-    else:
-        twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
-    bounds = normalize_dims(specs, dims)
+
+@dataclass
+class _Plan:
+    """One verify, resolved: the callables each side runs, the specs (a Module's
+    parameters first), and how to name and replay what is found."""
+
+    torch_call: Any
+    twin_fn: Any
+    specs: tuple
+    name: str
+    fn_refs: dict[str, Any]
+    twin: str  # "hand" or "auto"
+    mod: Any = None  # the ModulePair of an nn.Module with parameters
+    built: Factory | None = None
+
+
+def check_pair(
+    torch_fn: Callable,
+    jax_fn: Callable,
+    inputs: Sequence[Any] | None = None,
+    *,
+    registered: tuple[str, str] | None = None,
+    dims: Mapping[str, Any] | None = None,
+    dtypes: Sequence[str] | str = ("float32", "float64"),
+    devices: Sequence[str] | str | None = None,
+    max_examples: int | None = None,
+    seed: int | None = None,
+    rtol: Any = None,
+    atol: Any = None,
+    name: str | None = None,
+    settings: hsettings | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    checks: Sequence[str] | None = None,
+    param_specs: Mapping[str, Any] | None = None,
+) -> Report:
+    """:func:`verify`, for a pair that may come from the registry: ``registered`` (its
+    name and registering module) makes reproducers look it up there instead of
+    carrying its source."""
+    plan = _resolve(torch_fn, jax_fn, inputs, name, registered, param_specs)
+    checks = normalize_checks(checks)
+    bounds = normalize_dims(plan.specs, dims)
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
-    if max_examples is None:
-        current = hsettings.get_current_profile_name()
-        max_examples = (
-            hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
-        )
-    max_examples = check_int(max_examples, "max_examples", 1)
-    if seed is not None:
-        seed = check_int(seed, "seed", 0)
-    if settings is not None and not isinstance(settings, hsettings):
-        raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
-    if seed is None and not (settings or hsettings.default).derandomize:
-        # a seed of our own, reported with the findings, so that every run can be
-        # replayed (SystemRandom: the user's `random` state is left alone)
-        seed = random.SystemRandom().randrange(2**31)
-    user_tol = None
-    if rtol is not None or atol is not None:
-        keys = _tolerance_keys(specs, built or torch_fn) if isinstance(rtol, Mapping) else []
-        if mod is not None:  # the user's argument indices, and the parameters' names
-            keys = [i - n_params for i in keys if isinstance(i, int) and i >= n_params]
-            keys += list(mod.names)
-        user_tol = user_tolerances(rtol, atol, dtypes, keys)
-        if mod is not None and user_tol is not None:
-            # the oracle's own argument positions: parameters first
-            user_tol = {
-                d: {
-                    (k if k is None else keys_of[k] if isinstance(k, str) else k + n_params): t
-                    for k, t in per.items()
-                }
-                for d, per in user_tol.items()
-            }
-
+    max_examples, seed = _search_settings(max_examples, seed, settings)
+    user_tol = _user_tolerances(rtol, atol, dtypes, plan, torch_fn)
     guard = Guard(check_timeout(timeout))
     sides = Sides(
-        TorchSide(torch_call, specs, guard), TwinSide(twin_fn, specs, guard), specs, user_tol
+        TorchSide(plan.torch_call, plan.specs, guard),
+        TwinSide(plan.twin_fn, plan.specs, guard),
+        plan.specs,
+        user_tol,
     )
-    strategy = example_strategy(specs, bounds)
-    if mod is not None:
-        strategy = mod.strategy(strategy)
+    strategy = example_strategy(plan.specs, bounds)
+    if plan.mod is not None:
+        strategy = plan.mod.strategy(strategy)
     runs, divergences = [], []
     # the user's functions may draw from torch's global generator: give it back as it was
     with (
@@ -179,23 +177,113 @@ def verify(
                 res = run_config(
                     sides,
                     strategy,
-                    name=name,
+                    name=plan.name,
                     dtype=dtype,
                     device=device,
                     max_examples=max_examples,
                     seed=seed,
                     parent=settings,
-                    fn_refs=fn_refs,
+                    fn_refs=plan.fn_refs,
                     checks=checks,
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
-    if mod is not None:
-        mod.rename(divergences)
+    if plan.mod is not None:
+        plan.mod.rename(divergences)
     for d in divergences:
-        d.twin = twin
+        d.twin = plan.twin
         d.seed = seed
-    return Report(name=name, runs=runs, divergences=divergences, twin=twin, seed=seed)
+    return Report(name=plan.name, runs=runs, divergences=divergences, twin=plan.twin, seed=seed)
+
+
+def _resolve(
+    torch_fn: Any,
+    jax_fn: Any,
+    inputs: Sequence[Any] | None,
+    name: str | None,
+    registered: tuple[str, str] | None,
+    param_specs: Any,
+) -> _Plan:
+    """What each side runs: a factory, a Module's functional call with its parameters
+    as leading arguments, or ``torch_fn`` itself; the twin as given or built
+    (``"auto"``); the input specs (from annotations when omitted)."""
+    if not callable(torch_fn):
+        raise TypeError(
+            f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
+        )
+    twin = "auto" if is_auto(jax_fn) else "hand"
+    if not callable(jax_fn) and twin == "hand":
+        raise TypeError(
+            f'jax_fn must be callable (the JAX twin of torch_fn\'s forward) or "auto"; got {jax_fn!r}'
+        )
+    built = as_factory(torch_fn)
+    if twin == "auto" and built is not None:
+        raise ValueError(
+            'jax_fn="auto" needs torch_fn itself, not a factory: pass the built module '
+            "(one verify per dtype) or write the twin by hand"
+        )
+    if inputs is None:
+        from .inputs.annotations import specs_from_annotations
+
+        inputs = specs_from_annotations(built.build("float64", "cpu") if built else torch_fn)
+    specs = normalize_inputs(inputs)
+    name = name or _name_of(built.build_fn if built else torch_fn)
+    mod = None if built is not None else module_pair(torch_fn, jax_fn, specs, param_specs)
+    if mod is not None:  # the parameters become leading differentiated arguments
+        # an automatic twin of the module differentiates the same functional call
+        twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
+        refs = {**_fn_refs(mod.torch_fn, mod.jax_fn, None), "factory": False}
+        return _Plan(mod.torch_fn, twin_fn, mod.specs, name, refs, twin, mod=mod)
+    twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
+    refs = {**_fn_refs(torch_fn, jax_fn, registered), "factory": built is not None}
+    return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built)
+
+
+def _search_settings(
+    max_examples: int | None, seed: int | None, settings: hsettings | None
+) -> tuple[int, int | None]:
+    """Examples per run (the campaign profile's when it is loaded) and the seed: a
+    random one of our own unless derandomized, reported so that every run replays."""
+    if max_examples is None:
+        current = hsettings.get_current_profile_name()
+        max_examples = (
+            hsettings.default.max_examples if current == CAMPAIGN_PROFILE else _DEFAULT_EXAMPLES
+        )
+    max_examples = check_int(max_examples, "max_examples", 1)
+    if seed is not None:
+        seed = check_int(seed, "seed", 0)
+    if settings is not None and not isinstance(settings, hsettings):
+        raise TypeError(f"settings must be a hypothesis.settings object; got {settings!r}")
+    if seed is None and not (settings or hsettings.default).derandomize:
+        # (SystemRandom: the user's `random` state is left alone)
+        seed = random.SystemRandom().randrange(2**31)
+    return max_examples, seed
+
+
+def _user_tolerances(rtol: Any, atol: Any, dtypes: Sequence[str], plan: _Plan, torch_fn: Any):
+    """``rtol``/``atol`` by dtype and the oracle's argument positions (a Module's
+    parameters first, named by the user), or None for the oracle's rule."""
+    if rtol is None and atol is None:
+        return None
+    mod = plan.mod
+    keys = _tolerance_keys(plan.specs, plan.built or torch_fn) if isinstance(rtol, Mapping) else []
+    if mod is None:
+        return user_tolerances(rtol, atol, dtypes, keys)
+    n_params = len(mod.names)
+    keys_of = {n: i for i, n in enumerate(mod.names)}
+    # the user's argument indices, and the parameters' names
+    keys = [i - n_params for i in keys if isinstance(i, int) and i >= n_params]
+    keys += list(mod.names)
+    user_tol = user_tolerances(rtol, atol, dtypes, keys)
+    if user_tol is None:
+        return None
+    return {
+        d: {
+            (k if k is None else keys_of[k] if isinstance(k, str) else k + n_params): t
+            for k, t in per.items()
+        }
+        for d, per in user_tol.items()
+    }
 
 
 @contextlib.contextmanager
@@ -208,13 +296,14 @@ def _released(sides: Sides) -> Iterator[None]:
         sides.twin.release()
 
 
-def _fn_refs(torch_fn: Callable, jax_fn: Callable, name: str) -> dict[str, Any]:
-    from .registry import registry
-
-    reg = registry()
+def _fn_refs(
+    torch_fn: Callable, jax_fn: Callable, registered: tuple[str, str] | None
+) -> dict[str, Any]:
+    """How a reproducer gets the two functions back: from the registry (a registered
+    pair: its name and module), or from their source."""
     auto = is_auto(jax_fn)
-    if name in reg and reg[name].torch_fn is torch_fn and reg[name].jax_fn is jax_fn:
-        return {"registry": name, "module": reg[name].module, "auto": auto}
+    if registered is not None:
+        return {"registry": registered[0], "module": registered[1], "auto": auto}
     return {
         "torch_fn": function_source(torch_fn, "torch_fn"),
         "jax_fn": None if auto else function_source(jax_fn, "jax_fn"),

@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             importlib.import_module(module)
         except ImportError as exc:
             raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
-    from .registry import registry
+    from .registration import registry
 
     devices = _devices(args.device)
     pairs = list(registry().in_modules(args.modules))
@@ -305,7 +305,7 @@ def _plots(reports: dict[str, Any], directory: str, out: TextIO) -> None:
                 continue
             path = os.path.join(directory, f"{name}-{d.dtype}-{d.device}.png")
             try:
-                from .plot import plot_divergence
+                from .pictures import plot_divergence
 
                 plot_divergence(d, path)
                 out.write(f"plot: {path}\n")

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from .vocabulary import CHECK_NAMES
+
 __all__ = [
     "CHECKS",
     "parse_checks",
@@ -24,7 +26,7 @@ __all__ = [
 ]
 
 #: the checks ``verify(checks=...)`` takes (see the contract)
-CHECKS = ("vjp", "jvp", "hvp", "vmap", "contract")
+CHECKS = CHECK_NAMES
 
 
 def torch_built_for_gpu() -> bool | None:

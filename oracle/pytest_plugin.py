@@ -35,7 +35,6 @@ from typing import Any
 
 import pytest
 
-from .search import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
 from .options import (
     CHECKS,
     enable_compile_cache,
@@ -44,6 +43,7 @@ from .options import (
     torch_built_for_gpu,
     write_reproducers,
 )
+from .search import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
 
 _DTYPES = ("float32", "float64")
 _DEVICES = ("cpu", "cuda")
@@ -223,7 +223,7 @@ def registered_cases(modules: list[str] | None, dtypes=_DTYPES, devices=_DEVICES
     pair registered so far)."""
     import importlib
 
-    from .registry import registry
+    from .registration import registry
 
     for m in modules or ():
         importlib.import_module(m)

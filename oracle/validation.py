@@ -8,9 +8,12 @@ for a value of the wrong kind, ``ValueError`` for one out of range. Specs' own s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from .vocabulary import CHECK_NAMES, DTYPE_NAMES
 
 __all__ = [
     "InputSpecError",
@@ -19,6 +22,8 @@ __all__ = [
     "check_number",
     "check_non_negative",
     "check_timeout",
+    "normalize_checks",
+    "normalize_dtypes",
 ]
 
 
@@ -66,3 +71,43 @@ def check_timeout(timeout: Any) -> float | None:
     if not timeout > 0 or timeout == float("inf"):
         raise ValueError(f"timeout={timeout} must be a positive number of seconds (or None)")
     return float(timeout)
+
+
+def normalize_checks(checks: Any) -> tuple[str, ...] | None:
+    """``None`` (the default set) or the asked checks, validated, in table order."""
+    if checks is None:
+        return None
+    if isinstance(checks, str):
+        checks = [c.strip() for c in checks.split(",") if c.strip()]
+    if not isinstance(checks, Iterable):
+        raise TypeError(
+            f"checks must be None or a list of check names from {', '.join(CHECK_NAMES)}; got {checks!r}"
+        )
+    asked = list(checks)
+    for c in asked:
+        if c not in CHECK_NAMES:
+            raise ValueError(
+                f"checks: unknown check {c!r}; expected a subset of "
+                f"{', '.join(map(repr, CHECK_NAMES))} (or None for the default set)"
+            )
+    if not asked:
+        raise ValueError(
+            f"checks: expected at least one of {', '.join(map(repr, CHECK_NAMES))} "
+            "(or None for the default set)"
+        )
+    return tuple(c for c in CHECK_NAMES if c in asked)
+
+
+def normalize_dtypes(dtypes: Any) -> tuple[str, ...]:
+    """The dtypes to check in, by name, each once (``torch.float32`` is taken too)."""
+    if isinstance(dtypes, str):
+        dtypes = (dtypes,)
+    out = []
+    for d in dtypes:
+        name = str(d).replace("torch.", "")
+        if name not in DTYPE_NAMES:
+            raise ValueError(f"dtypes: unknown dtype {d!r}; expected 'float32' or 'float64'")
+        out.append(name)
+    if not out:
+        raise ValueError("dtypes: expected at least one of 'float32', 'float64'")
+    return tuple(dict.fromkeys(out))

@@ -1,7 +1,7 @@
 r"""autograd.Functions that keep or break the contract beyond the first derivative.
 
 Each wrong one has a right first-order backward (the vjp check passes it) and exactly one
-defect, named in its docstring; tests/test_contract.py checks that the oracle flags it for
+defect, named in its docstring; tests/judge/test_checks_beyond_the_vjp.py checks that the oracle flags it for
 that reason. Importable, so that reproducers can find them.
 """
 

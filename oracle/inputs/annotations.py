@@ -18,7 +18,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..pair.factories import Factory, as_factory
 from .specs import integers, tensor
 
 __all__ = ["ANNOTATED_INT_HIGH", "specs_from_annotations"]
@@ -43,9 +42,6 @@ def _signature_target(fn: Any) -> tuple[Callable, bool, str]:
     """What carries the annotations, whether its first parameter is ``ctx``, a name."""
     import torch
 
-    built = fn if isinstance(fn, Factory) else as_factory(fn)  # (a Factory: its own cache)
-    if built is not None:
-        fn = built.build("float64", "cpu")
     if inspect.ismethod(fn) and isinstance(fn.__self__, type):  # Function.apply
         cls = fn.__self__
         # new-style Functions (with setup_context) have no ctx in forward

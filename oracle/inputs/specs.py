@@ -21,8 +21,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .domains import apply_maps, check_domain, domain_array, map_name
 from ..validation import check_number
+from .domains import apply_maps, check_domain, domain_array, map_name
 
 __all__ = [
     "Example",
@@ -179,7 +179,7 @@ def tensor(
     """A float tensor of the dtype under test with elements in ``[low, high]``.
 
     ``domain``: "positive", "spd", "orthogonal", "simplex" or "distinct" (see
-    :mod:`oracle.domains` for how each is drawn and what ``low``/``high`` mean there).
+    :mod:`oracle.inputs.domains` for how each is drawn and what ``low``/``high`` mean there).
     """
     where = f"tensor({shape!r})"
     parsed = _parse_shape(shape, where)

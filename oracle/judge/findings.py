@@ -1,8 +1,8 @@
 """Plain verdict records, and the one place that turns them into :class:`Divergence`.
 
-The judging code (:mod:`oracle.verdicts`, :mod:`oracle.checks`) decides and returns
+The judging code (:mod:`oracle.judge.blame`, :mod:`oracle.judge.checks`) decides and returns
 :class:`Verdict` records; :func:`divergence` is where a verdict, with the comparison that
-measured it, becomes the public :class:`~oracle.report.Divergence` (the runner fills in
+measured it, becomes the public :class:`~oracle.report.records.Divergence` (the runner fills in
 the pair's name, the example and the reproducer). Nothing here imports torch or JAX.
 """
 
@@ -24,6 +24,10 @@ class Verdict:
     diagnosis: str
     detail: str
     factor: float | None = None
+    #: a code from ``oracle.vocabulary.REASONS`` ("" for a disagreement of values)
+    reason: str = ""
+    #: where it was found (the call of user code for an error: "forward", "backward"...)
+    phase: str = ""
 
 
 def divergence(
@@ -51,7 +55,7 @@ def divergence(
         device=device,
         factor=verdict.factor,
         name=name,
-        **numbers,
+        **{"reason": verdict.reason, "phase": verdict.phase, **numbers},
     )
     if comparison is not None:
         c = comparison

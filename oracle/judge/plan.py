@@ -2,7 +2,7 @@
 
 :class:`Beyond` holds, for one dtype x device run, the checks asked for (``checks=``) or
 the default set, the capability table built so far, and which examples get the extra
-checks: every example for an asked check (and under the ``oracle-campaign`` profile);
+checks: every example for an asked check (and with ``every``: the campaign profile);
 for the default set :data:`DEFAULT_EXAMPLES` examples whose vjp was judged right (kinks
 excluded), of shapes already compiled for where possible, then every example for a check
 that has found a wrong value there (so that hypothesis can shrink it). A refusal
@@ -15,13 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from hypothesis import settings
 
-from .capability import CHECKS, EXTRA, NOT_CHECKED, worse
-from .contract import check_before, check_contract
-from ..search.profiles import CAMPAIGN_PROFILE
+from ..report.capabilities import NOT_CHECKED, worse
 from ..report.records import Divergence
-from .transform import run_transform
+from ..vocabulary import CHECK_NAMES, EXTRA
+from .checks import registered
 
 __all__ = ["Beyond", "DEFAULT_EXAMPLES"]
 
@@ -60,9 +58,9 @@ def _family(sig: tuple) -> tuple:
 
 
 class Beyond:
-    def __init__(self, checks: Sequence[str] | None):
+    def __init__(self, checks: Sequence[str] | None, *, every: bool = False):
         self.asked = tuple(checks) if checks is not None else None
-        self.capabilities = dict.fromkeys(CHECKS, NOT_CHECKED)
+        self.capabilities = dict.fromkeys(CHECK_NAMES, NOT_CHECKED)
         self.done = 0  # examples that got the default extra checks
         self.hot: set[str] = set()  # default checks that found a wrong value: every example now
         # An asked check torch refuses is one finding, kept aside (not raised: a refusal
@@ -71,7 +69,7 @@ class Beyond:
         self.refusals: list[Divergence] = []
         self.stopped: set[str] = set()
         # the campaign profile looks at every example with the default set
-        self.every = self.asked is None and settings.get_current_profile_name() == CAMPAIGN_PROFILE
+        self.every = self.asked is None and every
 
     @property
     def vjp(self) -> bool:
@@ -98,16 +96,20 @@ class Beyond:
     def before(
         self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str
     ) -> list[Divergence]:
-        """The contract rules checked before the example runs (see
-        :func:`oracle.contract.check_before`)."""
-        if "contract" not in self._due(sides, _signature(sides, values, dtype, device)):
-            return []
-        try:
-            found = check_before(sides, values, seed, dtype, device)
-        except Exception:
-            return []  # the oracle's own failure is no finding (the ordinary check runs next)
-        if found:
-            self._record("contract", "diverged")
+        """The rules due checks judge before the example runs (the contract's: see
+        :func:`oracle.judge.checks.contract.check_before`)."""
+        found: list[Divergence] = []
+        for name in self._due(sides, _signature(sides, values, dtype, device)):
+            check = registered(name)
+            if check.before is None:
+                continue
+            try:
+                mine = check.before(sides, values, seed, dtype, device)
+            except Exception:
+                continue  # the oracle's own failure is no finding (the ordinary check runs next)
+            if mine:
+                self._record(name, "diverged")
+                found += mine
         return found
 
     def after(
@@ -128,21 +130,9 @@ class Beyond:
         for check in due:
             asked = self.asked is not None
             try:
-                if check == "contract":
-                    found = check_contract(sides, values, seed, dtype, device)
-                    status = "diverged" if found else "ok"
-                else:
-                    positions = None if asked else _ends(values)
-                    found, status = run_transform(
-                        check,
-                        sides,
-                        values,
-                        seed,
-                        dtype,
-                        device,
-                        asked=asked,
-                        vmap_positions=positions,
-                    )
+                found, status = registered(check).run(
+                    sides, values, seed, dtype, device, asked=asked, thorough=asked
+                )
             except Exception as exc:
                 # the oracle's own failure is no finding on the user's function; it shows
                 # in the capability table instead of passing silently
@@ -165,9 +155,7 @@ class Beyond:
         ):
             return list(divergences)
         return [
-            d
-            for d in divergences
-            if not (d.check == "hvp" or (d.check == "vmap" and "per-example" in d.detail))
+            d for d in divergences if not (d.check in EXTRA and registered(d.check).follows_vjp(d))
         ]
 
     def look(self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str) -> None:
@@ -177,10 +165,12 @@ class Beyond:
         if self.asked is not None:
             return
         for check in EXTRA:
-            if check == "contract" or self.capabilities[check] != NOT_CHECKED:
+            if not registered(check).probes_refusal or self.capabilities[check] != NOT_CHECKED:
                 continue
             try:
-                _, status = run_transform(check, sides, values, seed, dtype, device, asked=False)
+                _, status = registered(check).run(
+                    sides, values, seed, dtype, device, asked=False, thorough=True
+                )
             except Exception:
                 continue
             if status.startswith("unsupported"):
@@ -191,7 +181,3 @@ class Beyond:
         if status == "diverged":
             self.hot.add(check)
 
-
-def _ends(values: Sequence[Any]) -> list[int]:
-    ndim = max((np.ndim(v) for v in values if isinstance(v, np.ndarray)), default=0)
-    return sorted({0, ndim})

@@ -35,7 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-__all__ = ["magnitudes_of_jaxpr", "ROUNDING", "PRECISION"]
+from ..pair.twin_side import twin_vjp
+
+__all__ = ["magnitudes_of_jaxpr", "term_magnitudes", "ROUNDING", "PRECISION"]
 
 #: a float64 gap within ROUNDING x eps64 x T is rounding: ~1000 roundings of the terms,
 #: far more than the depth of any twin's vjp
@@ -185,3 +187,22 @@ def magnitudes_of_jaxpr(closed: Any, args: Sequence[Any]) -> list[np.ndarray | N
     mags = [jnp.abs(a) if _is_float(a) else None for a in arrays]
     outs = _evaluate(closed.jaxpr, closed.consts, arrays, mags)
     return [None if m is None else np.asarray(m, dtype=np.float64) for _, m in outs]
+
+
+def term_magnitudes(
+    twin: Any, values: Sequence[Any], device: str, cotangents: Sequence[np.ndarray | None]
+) -> list[np.ndarray | None]:
+    """Per differentiated argument, the magnitude of the terms the twin's float64
+    gradient is summed from (call inside float64 ``precision_scope``)."""
+    layout, g = twin.split(values, "float64", device)
+    cots = tuple(np.asarray(c, dtype=np.float64) for c in cotangents if c is not None)
+    statics = tuple(g["static"])
+
+    def vjp(diff, arrays, scalars, cts):
+        return twin_vjp(twin.fn, layout, statics, diff, arrays, scalars, cts)
+
+    args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), cots)
+    closed = twin.guard.call("twin", "vjp", jax.make_jaxpr(vjp), *args)
+    flat = jax.tree_util.tree_leaves(args)
+    mags = twin.guard.call("twin", "vjp", magnitudes_of_jaxpr, closed, flat)
+    return mags[len(mags) - len(g["diff"]) :]

@@ -35,6 +35,7 @@ from ..validation import check_non_negative
 
 __all__ = [
     "Tolerance",
+    "tolerance_of",
     "Comparison",
     "default_tolerance",
     "forward_tolerance",
@@ -67,7 +68,7 @@ _DEFAULTS = {
     "float32": Tolerance(rtol=1e-5, atol=1e-5, k=8.0),
     # tight enough that float32 arithmetic inside a float64 backward (errors of ~1e-8 of
     # every element) leaves the fast path; what leaves it is judged by the rounding
-    # model (oracle.rounding), which knows the size of each element's terms
+    # model (oracle.judge.rounding), which knows the size of each element's terms
     "float64": Tolerance(rtol=1e-10, atol=1e-10, k=None),
 }
 
@@ -245,3 +246,16 @@ def compare(
         expected_at_worst=float(e.flat[flat]),
         nonfinite_mismatch=nonfinite_mismatch,
     )
+
+
+def tolerance_of(
+    sides: Any, dtype: str, *, forward: bool = False, argument: int | str | None = None
+) -> Tolerance:
+    """The pair's tolerance for the outputs (``forward``) or one argument's gradient: the
+    user's (``rtol``/``atol``) where given, else the oracle's rule."""
+    user = (sides.user_tol or {}).get(dtype, {})
+    if not forward and argument in user:
+        return user[argument]
+    if None in user:
+        return user[None]
+    return forward_tolerance(dtype) if forward else default_tolerance(dtype)

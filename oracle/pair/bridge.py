@@ -19,8 +19,8 @@ import jax
 import numpy as np
 import torch
 
-from .jax_internals import forget_traces
 from ..inputs.specs import ChoiceSpec, IntegersSpec, TensorSpec
+from .jax_internals import forget_traces
 
 __all__ = [
     "DTYPES",
@@ -29,26 +29,11 @@ __all__ = [
     "to_jax",
     "jax_device",
     "available_devices",
-    "normalize_dtypes",
     "normalize_devices",
     "cast_values",
 ]
 
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
-
-
-def normalize_dtypes(dtypes: Any) -> tuple[str, ...]:
-    if isinstance(dtypes, str):
-        dtypes = (dtypes,)
-    out = []
-    for d in dtypes:
-        name = str(d).replace("torch.", "")
-        if name not in DTYPES:
-            raise ValueError(f"dtypes: unknown dtype {d!r}; expected 'float32' or 'float64'")
-        out.append(name)
-    if not out:
-        raise ValueError("dtypes: expected at least one of 'float32', 'float64'")
-    return tuple(dict.fromkeys(out))
 
 
 def _jax_has_gpu() -> bool:

@@ -1,6 +1,6 @@
 """The one place the oracle touches JAX's private API, each use with its reason.
 
-tests/test_precision_scope.py fails loudly if a JAX release renames any of these.
+tests/pair/test_jax_internals.py fails loudly if a JAX release renames any of these.
 
 **Staging caches keyed without the x64 mode.** JAX caches the jaxprs it traces
 (``partial_eval.trace_to_jaxpr``) and the parameters it infers for a jitted call

@@ -1,4 +1,4 @@
-"""Report and Divergence: what the oracle found, as text, as JSON and as a picture.
+"""Report and Divergence: what the oracle found, as plain records, text and JSON.
 
 Messages read like ``torch.testing.assert_close``'s (what was compared, mismatched
 elements, greatest absolute and relative difference with the allowed amount), with a
@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..judge.capability import CHECKS, merge
+from ..vocabulary import CHECKS
+from .capabilities import capability_table, merge
+from .text import PREFIX, fmt, format_example, mismatch_message
 
 __all__ = [
     "Divergence",
@@ -26,72 +28,8 @@ __all__ = [
     "capability_table",
 ]
 
-PREFIX = "[oracle] "
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return str(x)
-    return f"{x:.4g}"
-
-
-def mismatch_message(
-    *,
-    what: str,
-    mismatched: int,
-    total: int,
-    max_abs: float,
-    max_rel: float,
-    index: tuple[int, ...] | None,
-    allowed: float | None,
-    actual: float | None = None,
-    expected: float | None = None,
-) -> str:
-    """The torch.testing-style body of a mismatch message (pure; unit-tested)."""
-    at = f" at index {index}" if index is not None else ""
-    pct = 100.0 * mismatched / total if total else 0.0
-    lines = [
-        f"{what} are not close!",
-        f"Mismatched elements: {mismatched} / {total} ({pct:.1f}%)",
-        f"Greatest absolute difference: {_fmt(max_abs)}{at}"
-        + (f" (up to {_fmt(allowed)} allowed)" if allowed is not None else ""),
-        f"Greatest relative difference: {_fmt(max_rel)}",
-    ]
-    if actual is not None and expected is not None:
-        lines.append(f"torch: {_fmt(actual)}, reference: {_fmt(expected)}{at}")
-    return "\n".join(lines)
-
-
-def format_example(example: dict[str, Any] | None, limit: int = 6) -> str:
-    """A short, readable rendering of a shrunk example."""
-    if not example:
-        return "(no example)"
-    parts = []
-    if example.get("dims"):
-        parts.append("dims " + ", ".join(f"{k}={v}" for k, v in example["dims"].items()))
-    for i, a in enumerate(example.get("args", [])):
-        if isinstance(a, np.ndarray):
-            flat = a.reshape(-1)
-            vals = ", ".join(
-                f"{float(v):.6g}" if a.dtype.kind == "f" else str(v) for v in flat[:limit]
-            )
-            more = ", ..." if flat.size > limit else ""
-            parts.append(f"arg {i}: {a.dtype}{list(a.shape)} [{vals}{more}]")
-        else:
-            parts.append(f"arg {i}: {a!r}")
-    return "; ".join(parts)
-
-
 #: what a finding of each check compares, for its mismatch message
-_WHAT = {
-    "vjp": "Gradients",
-    "forward": "Outputs",
-    "jvp": "Tangents",
-    "hvp": "Second derivatives",
-    "vmap": "Batched results",
-}
+_WHAT = {"forward": "Outputs", **{c.name: c.compares for c in CHECKS.values() if c.name != "contract"}}
 
 
 @dataclass
@@ -122,6 +60,12 @@ class Divergence:
     twin: str = "hand"
     #: the seed of the run that found it (pass it to replay the search)
     seed: int | None = None
+    #: the kind of finding within its check, a code from ``oracle.vocabulary.REASONS``
+    #: ("" for an ordinary disagreement of values): what code branches on
+    reason: str = ""
+    #: where in the check it was found: the call of user code ("forward", "backward",
+    #: "checks beyond the vjp"...) for errors, the part of a check ("per_example")
+    phase: str = ""
     #: what a plot needs to draw the finding again: the two functions, the input specs,
     #: the example's values and cotangent seed (plain data; no live engine objects)
     replay_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -201,6 +145,8 @@ class Divergence:
             "reproducer": self.reproducer,
             "twin": self.twin,
             "seed": self.seed,
+            "reason": self.reason,
+            "phase": self.phase,
         }
 
 
@@ -226,14 +172,6 @@ def _jsonable(a: Any) -> Any:
     if isinstance(a, (int, float, str, bool)) or a is None:
         return a
     return repr(a)
-
-
-def capability_table(capabilities: dict[str, str]) -> str:
-    """One line per check: ``  jvp       unsupported: no jvp staticmethod ...``."""
-    width = max(len(c) for c in CHECKS)
-    lines = [f"  {'check'.ljust(width)}  capability"]
-    lines += [f"  {c.ljust(width)}  {capabilities.get(c, 'not checked')}" for c in CHECKS]
-    return "\n".join(lines)
 
 
 @dataclass
@@ -314,7 +252,7 @@ class Report:
                     outcome,
                     top.blame if top else "-",
                     top.diagnosis if top else "-",
-                    _fmt(top.max_abs_error) if top else "-",
+                    fmt(top.max_abs_error) if top else "-",
                     str(r.kinks),
                 )
             )
@@ -345,13 +283,3 @@ class Report:
             "capabilities": self.capabilities,
             "divergences": [d.to_dict() for d in self.divergences],
         }
-
-    def plot(self, path: str, index: int = 0) -> str:
-        """Draw the directional derivative along a line through a finding's example
-        (torch backward, twin via JAX, finite differences) into a PNG at ``path``."""
-        from ..plot import plot_divergence
-
-        candidates = [d for d in self.findings if d.check == "vjp" and d.replay_data]
-        if not candidates:
-            raise ValueError(f"{self.name}: no gradient divergence to plot")
-        return plot_divergence(candidates[min(index, len(candidates) - 1)], path)

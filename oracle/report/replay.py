@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..pair.compiling import SMALL_PROGRAM, options_for
 from ..inputs.specs import ChoiceSpec, IntegersSpec, TensorSpec
+from ..pair.compiling import SMALL_PROGRAM, options_for
 
 __all__ = [
     "example_dict",
@@ -171,7 +171,7 @@ def _literal(v: Any) -> str:
     return repr(v)
 
 
-_AUTO_TWIN = 'from oracle.auto import auto_twin\njax_fn = auto_twin(torch_fn)  # jax_fn="auto"'
+_AUTO_TWIN = 'from oracle.pair.auto_twin import auto_twin\njax_fn = auto_twin(torch_fn)  # jax_fn="auto"'
 
 
 def _bindings(fn_refs: dict[str, Any]) -> str:
@@ -274,7 +274,7 @@ with jax.enable_x64(DTYPE == "float64"), jax.default_matmul_precision("highest")
                for c, l in zip(COTANGENTS, jleaves)]
         return jleaves, pull(jax.tree_util.tree_unflatten(tree, cts))
 
-    # the oracle compiles small programs for compile time (oracle.compiling): so does this
+    # the oracle compiles small programs for compile time (oracle.pair.compiling): so does this
     small = sum(np.size(jargs[i]) for i in arr_idx) < {small}
     options = {small_options!r} if small else {{}}
     jleaves, jgrads = jax.jit(run, compiler_options=options)([jargs[i] for i in arr_idx])

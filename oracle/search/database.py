@@ -8,7 +8,7 @@ test's settings (which name the database) are therefore applied after the seed, 
 search reads the database first (hypothesis's ``reuse`` phase), then generates from the
 seed, and saves what fails. Only public decorators are used for that; the one private
 hypothesis attribute the oracle relies on, for the database key, is set in
-:func:`set_database_key` alone, and ``tests/test_database.py`` fails loudly if
+:func:`set_database_key` alone, and ``tests/search/test_database.py`` fails loudly if
 hypothesis stops reading it.
 """
 

@@ -1,6 +1,6 @@
 """The hypothesis loop: one search per dtype x device, shrinking real findings only.
 
-Each run is a hypothesis test whose body is :func:`oracle.checks.check_example`. A real
+Each run is a hypothesis test whose body is :func:`oracle.judge.checks.vjp.check_example`. A real
 finding raises, so hypothesis shrinks it and replays the minimal example last; a kink
 is recorded and the search moves on (it neither fails the test nor pulls shrinking
 toward kinks); an example both sides reject is discarded. The database key is made
@@ -20,18 +20,20 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
+from ..judge.blame import side_error
+from ..judge.checks.vjp import BothRaised, Hung, check_example, settings_findings
+from ..judge.findings import Verdict, divergence
 from ..judge.plan import Beyond
 from ..pair.bridge import precision_scope
-from ..judge.capability import EXTRA
-from ..judge.vjp import BothRaised, Hung, Sides, check_example, settings_findings
-from .database import database_key, seeded, set_database_key
-from ..judge.findings import Verdict, divergence
 from ..pair.guard import SideError
-from ..report.replay import example_dict, reproducer
+from ..pair.outputs import cotangents_for
+from ..pair.sides import Sides
 from ..report.records import Divergence, RunSummary
-from ..pair.sides import cotangents_for
+from ..report.replay import example_dict, reproducer
 from ..validation import InputSpecError, InputSpecTypeError
-from ..judge.verdicts import side_error
+from ..vocabulary import EXTRA
+from .database import database_key, seeded, set_database_key
+from .profiles import CAMPAIGN_PROFILE
 
 __all__ = ["run_config", "RunResult"]
 
@@ -75,12 +77,18 @@ def _collect(exc: BaseException) -> list[Divergence]:
 
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
     if isinstance(exc, (InputSpecError, InputSpecTypeError)):
-        why = f"an input spec failed on a drawn value: {exc}"
+        why, reason = f"an input spec failed on a drawn value: {exc}", "spec_failed"
     else:
         why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
-    return divergence(
-        "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
-    )
+        reason = "oracle_failed"
+    verdict = Verdict("unknown", "error", why, reason=reason)
+    return divergence("error", verdict, dtype=dtype, device=device, name=name)
+
+
+def campaign_profile_loaded() -> bool:
+    """Whether hypothesis's current profile is the campaign's (every example gets the
+    default set of checks beyond the vjp)."""
+    return settings.get_current_profile_name() == CAMPAIGN_PROFILE
 
 
 @dataclass
@@ -102,31 +110,101 @@ def run_config(
     fn_refs: dict[str, Any],
     checks: Sequence[str] | None = None,
 ) -> RunResult:
-    summary = RunSummary(dtype=dtype, device=device)
-    beyond = Beyond(checks)  # which checks beyond the vjp run where; the capability table
-    summary.capabilities = beyond.capabilities
-    kinks: list[Divergence] = []
-    last_real: list[list[Divergence]] = []
-    tally: dict[str, int] = {"compared": 0}
-    changed: dict[str, Divergence] = {}  # global settings user code changed, once each
+    """One hypothesis search of the pair in ``dtype`` on ``device``: its summary and
+    findings (settings user code changed, real ones shrunk, refusals, a few kinks)."""
+    run = _Run(sides, name, dtype, device, fn_refs, checks)
+    test = run.test(strategy, max_examples, seed, parent)
+    start = time.perf_counter()
+    try:
+        divergences = run.search(test)
+    finally:
+        run.summary.seconds = time.perf_counter() - start
+    return RunResult(run.summary, run.finish(divergences))
 
-    def note_changes(ex: Any) -> None:
-        for f in settings_findings(sides, dtype, device):
-            if f.detail not in changed:
-                attach([f], ex)
-                changed[f.detail] = f
 
-    def attach(findings: list[Divergence], ex: Any) -> None:
+class _Run:
+    """The state of one search: the capability table and scheduling of the checks
+    beyond the vjp, the elements compared, kinks kept, settings user code changed."""
+
+    def __init__(
+        self,
+        sides: Sides,
+        name: str,
+        dtype: str,
+        device: str,
+        fn_refs: dict[str, Any],
+        checks: Sequence[str] | None,
+    ):
+        self.sides, self.name, self.dtype, self.device = sides, name, dtype, device
+        self.fn_refs = fn_refs
+        self.summary = RunSummary(dtype=dtype, device=device)
+        # which checks beyond the vjp run where (the campaign profile: every example)
+        self.beyond = Beyond(checks, every=campaign_profile_loaded())
+        self.summary.capabilities = self.beyond.capabilities
+        self.kinks: list[Divergence] = []
+        self.last_real: list[Divergence] | None = None
+        self.tally: dict[str, int] = {"compared": 0}
+        self.changed: dict[str, Divergence] = {}  # global settings user code changed, once each
+
+    # --- one example ------------------------------------------------------------------
+
+    def body(self, ex: Any) -> None:
+        """The hypothesis test's body: raises on a real finding (to be shrunk)."""
+        sides, dtype, device, beyond = self.sides, self.dtype, self.device, self.beyond
+        self.summary.examples += 1
+        pre = self.guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
+        if pre:
+            self.fail(pre, ex)
+        try:
+            findings = check_example(
+                sides, ex.values, ex.cotangent_seed, dtype, device, self.tally
+            )
+        except Hung as hung:
+            self.attach([hung.finding], ex)
+            raise
+        except BothRaised:
+            self.note_changes(ex)
+            self.summary.rejected += 1
+            hypothesis.reject()
+        self.note_changes(ex)
+        if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
+            findings = [f for f in findings if f.check != "vjp" or f.is_kink]
+        beyond.note_vjp(findings)
+        real = [f for f in findings if not f.is_kink]
+        if real:
+            self.fail(real, ex)
+        if not findings:  # the extra checks skip kinks: both conventions are valid there
+            refused = len(beyond.refusals)
+            extra = self.guarded(
+                ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+            )
+            self.attach(beyond.refusals[refused:], ex)
+            if extra:
+                self.fail(extra, ex)
+            return
+        self.summary.kinks += 1
+        if len(self.kinks) < _KEEP_KINKS:
+            self.attach(findings, ex)
+            self.kinks.extend(findings[:1])
+
+    def note_changes(self, ex: Any) -> None:
+        for f in settings_findings(self.sides, self.dtype, self.device):
+            if f.detail not in self.changed:
+                self.attach([f], ex)
+                self.changed[f.detail] = f
+
+    def attach(self, findings: list[Divergence], ex: Any) -> None:
+        """The pair's name, the example, what replays it."""
+        sides = self.sides
         info = example_dict(ex, sides.specs)
         try:
-            with precision_scope(dtype, device):
-                cots = cotangents_for(
-                    sides.twin.output_shapes(ex.values, dtype, device), ex.cotangent_seed
-                )
+            with precision_scope(self.dtype, self.device):
+                shapes = sides.twin.output_shapes(ex.values, self.dtype, self.device)
+            cots = cotangents_for(shapes, ex.cotangent_seed)
         except Exception:
             cots = []
         for f in findings:
-            f.name = name
+            f.name = self.name
             f.example = info
             f.replay_data = {
                 "torch_fn": sides.torch.fn,
@@ -136,109 +214,91 @@ def run_config(
                 "cotangent_seed": ex.cotangent_seed,
             }
             if not f.is_kink:
-                f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
+                f.reproducer = reproducer(f, info, self.fn_refs, sides.specs, cots)
 
-    def guarded(ex: Any, fn: Any, *args: Any) -> Any:
+    def guarded(self, ex: Any, fn: Any, *args: Any) -> Any:
         """The checks beyond the vjp call user code too: under the same guard (a time
         limit; global settings put back and reported)."""
         try:
-            return sides.torch.guard.call("torch", "checks beyond the vjp", fn, *args)
+            return self.sides.torch.guard.call("torch", "checks beyond the vjp", fn, *args)
         except SideError as err:
             if not err.timed_out:
                 raise err.exc from None
-            hung = divergence("error", side_error(err), dtype=dtype, device=device)
-            attach([hung], ex)
+            hung = divergence("error", side_error(err), dtype=self.dtype, device=self.device)
+            self.attach([hung], ex)
             raise Hung(hung) from None
 
-    def fail(real: list[Divergence], ex: Any) -> None:
-        attach(real, ex)
-        last_real[:] = [real]
+    def fail(self, real: list[Divergence], ex: Any) -> None:
+        self.attach(real, ex)
+        self.last_real = real
         raise _KIND[real[0].check](real)
 
-    def body(ex: Any) -> None:
-        summary.examples += 1
-        pre = guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
-        if pre:
-            fail(pre, ex)
-        try:
-            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device, tally)
-        except Hung as hung:
-            attach([hung.finding], ex)
-            raise
-        except BothRaised:
-            note_changes(ex)
-            summary.rejected += 1
-            hypothesis.reject()
-        note_changes(ex)
-        if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
-            findings = [f for f in findings if f.check != "vjp" or f.is_kink]
-        beyond.note_vjp(findings)
-        real = [f for f in findings if not f.is_kink]
-        if real:
-            fail(real, ex)
-        if not findings:  # the extra checks skip kinks: both conventions are valid there
-            refused = len(beyond.refusals)
-            extra = guarded(ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device)
-            attach(beyond.refusals[refused:], ex)
-            if extra:
-                fail(extra, ex)
-        if findings:
-            summary.kinks += 1
-            if len(kinks) < _KEEP_KINKS:
-                attach(findings, ex)
-                kinks.extend(findings[:1])
+    # --- the search -------------------------------------------------------------------
 
-    set_database_key(body, database_key(name, dtype, device, sides.specs))
-    test_settings = settings(
-        parent,
-        max_examples=max_examples,
-        deadline=None,  # first calls compile with XLA; no timing failures
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=True,
-        verbosity=Verbosity.quiet,
-        phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
-        print_blob=False,
-    )
-    # seeded, and still replaying the example database first (see oracle.database)
-    test = seeded(given(strategy)(body), seed, test_settings)
-    start = time.perf_counter()
-    divergences: list[Divergence] = []
-    try:
-        test()
-    except Hung as hung:
-        divergences = [hung.finding]
-    except Flaky as exc:
-        divergences = last_real[0] if last_real else _collect(exc)
-        for d in divergences:
-            d.detail += (
-                " (the example did not fail again when replayed: nondeterministic function?)"
-            )
-    except (_Diverged, BaseExceptionGroup) as found:
-        divergences = _collect(found) or [_internal(found, name, dtype, device)]
-    except Unsatisfiable:
-        why = (
-            "both sides raised on every example: check the input specs"
-            if summary.rejected
-            else "hypothesis could not draw a single example from the input specs"
+    def test(
+        self, strategy: st.SearchStrategy, max_examples: int, seed: int | None, parent: Any
+    ) -> Any:
+        """The hypothesis test: seeded, and still replaying the example database first
+        (see :mod:`oracle.search.database`)."""
+        def body(ex: Any) -> None:  # a function of its own: hypothesis keeps state on it
+            self.body(ex)
+
+        set_database_key(body, database_key(self.name, self.dtype, self.device, self.sides.specs))
+        test_settings = settings(
+            parent,
+            max_examples=max_examples,
+            deadline=None,  # first calls compile with XLA; no timing failures
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=True,
+            verbosity=Verbosity.quiet,
+            phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
+            print_blob=False,
         )
-        divergences = [
-            divergence(
-                "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
+        return seeded(given(strategy)(body), seed, test_settings)
+
+    def search(self, test: Any) -> list[Divergence]:
+        """Run the test; what it found, shrunk (an oracle bug is reported, not raised)."""
+        name, dtype, device = self.name, self.dtype, self.device
+        try:
+            test()
+        except Hung as hung:
+            return [hung.finding]
+        except Flaky as exc:
+            divergences = self.last_real or _collect(exc)
+            for d in divergences:
+                d.detail += (
+                    " (the example did not fail again when replayed: nondeterministic function?)"
+                )
+            return divergences
+        except (_Diverged, BaseExceptionGroup) as found:
+            return _collect(found) or [_internal(found, name, dtype, device)]
+        except Unsatisfiable:
+            why = (
+                "both sides raised on every example: check the input specs"
+                if self.summary.rejected
+                else "hypothesis could not draw a single example from the input specs"
             )
-        ]
-    except Exception as exc:  # an oracle bug must not crash the run: report it
-        divergences = [_internal(exc, name, dtype, device)]
-    finally:
-        summary.seconds = time.perf_counter() - start
-    for d in divergences:  # the capability table, from the shrunk vjp failure
-        if d.check == "vjp" and d.replay_data:
-            data = d.replay_data
-            beyond.look(sides, tuple(data["values"]), data["cotangent_seed"], dtype, device)
-            break
-    if not divergences and tally["compared"] == 0:
-        divergences = [_vacuous(summary, name, dtype, device)]
-    found = list(changed.values()) + beyond.keep(divergences) + beyond.refusals
-    return RunResult(summary, found + kinks)
+            verdict = Verdict("unknown", "error", why, reason="nothing_compared")
+            return [divergence("error", verdict, dtype=dtype, device=device, name=name)]
+        except Exception as exc:  # an oracle bug must not crash the run: report it
+            return [_internal(exc, name, dtype, device)]
+        return []
+
+    def finish(self, divergences: list[Divergence]) -> list[Divergence]:
+        """The run's findings: the capability table completed from the shrunk vjp
+        failure, a run that compared nothing reported, refusals and kinks added."""
+        for d in divergences:
+            if d.check == "vjp" and d.replay_data:
+                data = d.replay_data
+                values = tuple(data["values"])
+                self.beyond.look(
+                    self.sides, values, data["cotangent_seed"], self.dtype, self.device
+                )
+                break
+        if not divergences and self.tally["compared"] == 0:
+            divergences = [_vacuous(self.summary, self.name, self.dtype, self.device)]
+        kept = self.beyond.keep(divergences)
+        return list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
 
 
 def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Divergence:
@@ -253,6 +313,5 @@ def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Diverge
     else:
         why = "no example was run"
     why = f"nothing was compared: {why}; check the input specs and dims"
-    return divergence(
-        "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
-    )
+    verdict = Verdict("unknown", "error", why, reason="nothing_compared")
+    return divergence("error", verdict, dtype=dtype, device=device, name=name)

@@ -5,7 +5,7 @@ and backward (``torch.autograd.grad`` with a random cotangent) plus the compiled
 (``jax.jit``) ``jax.vjp`` of the twin, on inputs already built in each framework. One
 checked example is timed two ways:
 
-* ``check``: :func:`oracle.judge.vjp.check_example` on a prepared example (numpy values in,
+* ``check``: :func:`oracle.judge.checks.vjp.check_example` on a prepared example (numpy values in,
   findings out): the oracle's own per-example cost;
 * ``verify``: a whole :func:`oracle.verify` run on fixed dimension sizes, its run time
   divided by its examples: adds hypothesis drawing the inputs (what a user pays).
@@ -30,8 +30,11 @@ from hypothesis import settings as hsettings
 
 import oracle
 from oracle.pair.bridge import precision_scope
-from oracle.judge.vjp import Sides, check_example
-from oracle.pair.sides import TorchSide, TwinSide, cotangents_for
+from oracle.judge.checks.vjp import check_example
+from oracle.pair.sides import Sides
+from oracle.pair.outputs import cotangents_for
+from oracle.pair.torch_side import TorchSide
+from oracle.pair.twin_side import TwinSide
 from oracle.inputs.specs import normalize_inputs
 
 __all__ = ["prepare", "floor_steps", "cost_row", "gradcheck_row", "timed"]

@@ -8,7 +8,7 @@ b. one float64 example against ``torch.autograd.gradcheck`` (default and fast mo
 c. the mutation score of the oracle (float32, float64), gradcheck (default, fast) and a
    naive smoke test on the mutants of ``mutants.py``, with false alarms on the originals;
 d. the catalog run ``python -m oracle losses``: wall time, peak memory, XLA compilations;
-e. ``pytest tests/test_catalog.py`` with ``-n 0`` against ``-n 2`` (pytest-xdist);
+e. ``pytest tests/e2e/test_catalog.py`` with ``-n 0`` against ``-n 2`` (pytest-xdist);
 f. memory over many ``verify`` calls in one process;
 g. speed at the user's scale: every target of issue #12, measured (see ``speed.py``).
 
@@ -143,7 +143,7 @@ def print_cost(res: dict[str, Any]) -> str:
     }
     note = (
         "floor = torch forward+backward + jitted jax.vjp on prebuilt inputs; check = "
-        "oracle.judge.vjp.check_example on a prepared example; verify = a verify run on fixed dims, "
+        "oracle.judge.checks.vjp.check_example on a prepared example; verify = a verify run on fixed dims, "
         "seconds per example (includes drawing the inputs). Medians after warm-up; 'min' uses the "
         "fastest repetitions. Target: check <= 1.3x floor from 10^5 elements (issue #12)."
     )
@@ -396,7 +396,7 @@ def print_catalog(r: dict[str, Any]) -> str:
 
 
 def section_scaleout(quick: bool) -> dict[str, Any]:
-    test_file = "tests/test_catalog.py"
+    test_file = "tests/e2e/test_catalog.py"
     extra = ["-k", "double_sin or smooth_round"] if quick else []
     extra += oracle_option_args(10 if quick else None)
     runs = []

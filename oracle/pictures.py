@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .judge.probe import Probe, direction, directional_derivative, shift
 from .pair.bridge import precision_scope
-from .pair.sides import TorchSide, TwinSide, cotangents_for
-from .judge.verdicts import Probe, _direction, _shift, directional_derivative
+from .pair.outputs import cotangents_for
+from .pair.torch_side import TorchSide
+from .pair.twin_side import TwinSide
 
-__all__ = ["plot_divergence", "line_data"]
+__all__ = ["plot", "plot_divergence", "line_data"]
 
 
 def line_data(d: Any, points: int = 61) -> dict[str, np.ndarray]:
@@ -43,12 +45,12 @@ def line_data(d: Any, points: int = 61) -> dict[str, np.ndarray]:
 def _lines(probe: Probe, k: int, points: int) -> dict[str, np.ndarray]:
     t, j = probe.grads(probe.x)
     diff = (t[k] - j[k]) if t[k] is not None else j[k]
-    u = _direction(diff) if np.any(diff != 0) else np.ones_like(j[k])
+    u = direction(diff) if np.any(diff != 0) else np.ones_like(j[k])
     width = 0.5 * max(1.0, float(np.max(np.abs(probe.x[k]))) if probe.x[k].size else 1.0)
     s = np.linspace(-width, width, points)
     torch_line, twin_line, fd_line = [], [], []
     for si in s:
-        xs = _shift(probe.x, k, u, float(si))
+        xs = shift(probe.x, k, u, float(si))
         tg, jg = probe.grads(xs)
         torch_line.append(float(np.sum(tg[k] * u)) if tg[k] is not None else 0.0)
         twin_line.append(float(np.sum(jg[k] * u)))
@@ -99,3 +101,18 @@ def plot_divergence(d: Any, path: str, points: int = 61) -> str:
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def plot(found: Any, path: str, index: int = 0) -> str:
+    """Draw a gradient finding into a PNG at ``path`` and return the path.
+
+    ``found`` is a :class:`~oracle.report.records.Report` (its ``index``-th gradient
+    divergence is drawn) or one :class:`~oracle.report.records.Divergence`. Along a line
+    through the finding's example: torch's backward, the twin's ``jax.vjp`` and finite
+    differences."""
+    if hasattr(found, "findings"):
+        candidates = [d for d in found.findings if d.check == "vjp" and d.replay_data]
+        if not candidates:
+            raise ValueError(f"{found.name}: no gradient divergence to plot")
+        found = candidates[min(index, len(candidates) - 1)]
+    return plot_divergence(found, path)

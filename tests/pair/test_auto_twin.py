@@ -27,7 +27,7 @@ from oracle.pair.auto_twin import _named_overload_fallback, auto_twin
 from tests import auto_pairs as ap
 from tests import specimens as sp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 needs_torchax = pytest.mark.skipif(
     importlib.util.find_spec("torchax") is None,

@@ -12,10 +12,10 @@ import pytest
 
 import oracle
 from oracle import integers, tensor
-from oracle.plot import line_data
+from oracle.pictures import line_data
 from tests import specimens as sp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_snippet(code, tmp_path):
@@ -121,5 +121,5 @@ def test_plot_data_shows_torch_at_twice_the_twin_and_fd_on_the_twin(tmp_path):
     np.testing.assert_allclose(data["torch"], 2 * data["twin"], rtol=1e-9)
     np.testing.assert_allclose(data["fd"], data["twin"], rtol=1e-6)
     pytest.importorskip("matplotlib")
-    path = report.plot(str(tmp_path / "scaled.png"))
+    path = oracle.plot(report, str(tmp_path / "scaled.png"))
     assert open(path, "rb").read()[:4] == b"\x89PNG"

@@ -71,7 +71,7 @@ def test_a_module_forward_is_read_and_broadcastable_names_draw_full_sizes():
 
 
 def test_a_registered_pair_may_take_its_inputs_from_annotations(monkeypatch):
-    from oracle import registry as registration
+    from oracle import registration
 
     # register into a copy: the pair does not outlive the test
     monkeypatch.setattr(registration, "_REGISTRY", dict(registration._REGISTRY))

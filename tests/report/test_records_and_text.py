@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracle.cli import format_table
-from oracle.registry import Outcome
+from oracle.registration import Outcome
 from oracle.report.records import mismatch_message
 from oracle.judge.tolerance import compare, default_tolerance, user_tolerance
 
@@ -84,7 +84,7 @@ def test_the_catalog_table_shows_each_runs_capabilities_compactly():
 
 
 def test_outcomes_carry_the_compact_capabilities_of_their_run():
-    from oracle.registry import _compact
+    from oracle.registration import _compact
 
     caps = {
         "vjp": "ok",

@@ -1,7 +1,7 @@
 """The checks of one example in one dtype on one device: errors, forward, vjp.
 
 :func:`check_example` calls both sides once, compares outputs then gradients with
-:mod:`oracle.tolerance`, and hands every disagreement to :mod:`oracle.verdicts` for
+:mod:`oracle.judge.tolerance`, and hands every disagreement to :mod:`oracle.judge.blame` for
 blame and diagnosis. Agreeing examples cost one torch forward+backward and one
 compiled ``jax.vjp``; the float64 reference and finite differences are paid only
 when something disagrees.
@@ -10,18 +10,16 @@ when something disagrees.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..pair.bridge import cast_values, precision_scope
-from .findings import Verdict, divergence
-from ..report.records import Divergence
-from ..pair.sides import Outputs, SideError, TorchSide, TwinSide, cotangents_for
-from .tolerance import Comparison, Tolerance, compare, default_tolerance, forward_tolerance
-from .verdicts import (
-    Probe,
+from ...pair.bridge import cast_values, precision_scope
+from ...pair.guard import SideError
+from ...pair.outputs import Outputs, cotangents_for
+from ...pair.sides import Sides
+from ...report.records import Divergence
+from ..blame import (
     compiled_differs,
     disconnected,
     float32_output,
@@ -30,8 +28,11 @@ from .verdicts import (
     output_rounding_only,
     side_error,
 )
+from ..findings import Verdict, divergence
+from ..probe import Probe
+from ..tolerance import Comparison, compare, tolerance_of
 
-__all__ = ["Sides", "BothRaised", "Hung", "check_example", "settings_findings"]
+__all__ = ["BothRaised", "Hung", "check_example", "settings_findings"]
 
 
 class BothRaised(Exception):
@@ -45,32 +46,6 @@ class Hung(BaseException):
     def __init__(self, finding: Divergence):
         super().__init__(finding.detail)
         self.finding = finding
-
-
-@dataclass
-class Sides:
-    """What the checks need of a pair: both sides, the specs, the tolerance override."""
-
-    torch: TorchSide
-    twin: TwinSide
-    specs: Sequence[Any]
-    #: per dtype, by argument index or parameter name (None: outputs and every argument)
-    user_tol: dict[str, dict[Any, Tolerance]] | None = None
-
-    @property
-    def diff_positions(self) -> list[int]:
-        return [i for i, s in enumerate(self.specs) if getattr(s, "grad", False)]
-
-    def tolerance(
-        self, dtype: str, *, forward: bool = False, argument: int | str | None = None
-    ) -> Tolerance:
-        """The tolerance for the outputs (``forward``) or one argument's gradient."""
-        user = (self.user_tol or {}).get(dtype, {})
-        if not forward and argument in user:
-            return user[argument]
-        if None in user:
-            return user[None]
-        return forward_tolerance(dtype) if forward else default_tolerance(dtype)
 
 
 def _error_finding(err: SideError, dtype: str, device: str) -> Divergence:
@@ -92,7 +67,9 @@ def _structure_problem(t: Outputs, j: Outputs) -> str | None:
 
 def _forward(detail: str, dtype: str, device: str, **extra: Any) -> Divergence:
     """A forward finding: who is right cannot be told from outputs alone."""
-    verdict = Verdict("unknown", extra.pop("diagnosis", "mismatch"), detail)
+    verdict = Verdict(
+        "unknown", extra.pop("diagnosis", "mismatch"), detail, reason=extra.pop("reason", "")
+    )
     return divergence("forward", verdict, dtype=dtype, device=device, **extra)
 
 
@@ -134,7 +111,7 @@ def _judge(
     """Compare torch's ``actual`` with the twin: fast path, then the float64 reference."""
     forward = index[0] == "out"
     argument = None if forward else sides.diff_positions[index[1]]
-    tol = sides.tolerance(dtype, forward=forward, argument=argument)
+    tol = tolerance_of(sides, dtype, forward=forward, argument=argument)
     c = compare(actual, lowp, tol, scale=fallback_scale)
     if c.ok or tol.k is None:
         return c, lowp
@@ -148,7 +125,9 @@ def settings_findings(sides: Sides, dtype: str, device: str) -> list[Divergence]
     the guard). Not shrunk: a twin changes them when traced, which happens once."""
     changes, sides.torch.guard.changes[:] = list(sides.torch.guard.changes), []
     return [
-        divergence("error", Verdict(side, "error", text), dtype=dtype, device=device)
+        divergence(
+            "error", Verdict(side, "error", text, reason="setting_changed"), dtype=dtype, device=device
+        )
         for side, text in dict.fromkeys(changes)
     ]
 
@@ -174,7 +153,7 @@ def _compiled_vs_eager(
             eager = sides.twin.forward_eager(values, dtype, device)[i]
     except Exception:
         return None
-    c = compare(compiled, eager, sides.tolerance(dtype, forward=True))
+    c = compare(compiled, eager, tolerance_of(sides, dtype, forward=True))
     if c.ok:
         return None
     return divergence("forward", compiled_differs(i, c), dtype=dtype, device=device)
@@ -195,7 +174,7 @@ def check_example(
     :class:`Hung` when a side runs past its time limit."""
     findings = _check(sides, values, cot_seed, dtype, device, tally)
     for f in findings:
-        if f.check == "error" and "timed out in its" in f.detail:
+        if f.reason == "timeout":
             raise Hung(f)
     return findings
 
@@ -209,6 +188,33 @@ def _check(
     tally: dict[str, int] | None,
 ) -> list[Divergence]:
     values = cast_values(values, sides.specs, dtype)  # once, for both sides
+    called = _call_both(sides, values, cot_seed, dtype, device)
+    if isinstance(called, Divergence):
+        return [called]
+    t_out, j_out, cots = called
+    if tally is not None:
+        tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
+    problem = _structure_problem(t_out, j_out)
+    if dtype == "float64" and not problem:
+        low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
+        if low:
+            return [divergence("forward", float32_output(low[0]), dtype=dtype, device=device)]
+    findings = _disconnected(sides, t_out, j_out, problem, dtype, device)
+    if problem:
+        detail = f"the outputs differ in structure: {problem}"
+        findings.append(_forward(detail, dtype, device, reason="structure"))
+        return findings
+    ref = _Reference(sides, values, device, cots)
+    wrong = _judge_outputs(sides, values, t_out, j_out, ref, dtype, device)
+    if wrong is not None:
+        return [*findings, wrong]
+    return findings + _judge_gradients(sides, values, t_out, j_out, ref, cots, dtype, device)
+
+
+def _call_both(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str):
+    """Both sides on the example: (torch's, the twin's outputs, the cotangents), or the
+    error finding of the side that raised (a time-out first). Raises
+    :class:`BothRaised` when both raised."""
     # the twin's output structure decides the cotangents; one random one per output
     try:
         with precision_scope(dtype, device):
@@ -221,7 +227,6 @@ def _check(
     else:
         twin_err = None
     cots = cotangents_for(shapes, cot_seed) if shapes is not None else None
-
     t_out = j_out = None
     torch_err = None
     with precision_scope(dtype, device):
@@ -242,54 +247,51 @@ def _check(
         first = next(e for e in (torch_err, twin_err) if e is not None)
         if twin_err is not None and twin_err.timed_out:
             first = twin_err
-        return [_error_finding(first, dtype, device)]
+        return _error_finding(first, dtype, device)
     assert t_out is not None and j_out is not None and cots is not None
+    return t_out, j_out, cots
 
-    if tally is not None:
-        tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
-    problem = _structure_problem(t_out, j_out)
-    findings: list[Divergence] = []
-    if dtype == "float64" and not problem:
-        low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
-        if low:
-            v = float32_output(low[0])
-            return [divergence("forward", v, dtype=dtype, device=device)]
+
+def _disconnected(
+    sides: Sides, t_out: Outputs, j_out: Outputs, problem: str | None, dtype: str, device: str
+) -> list[Divergence]:
+    """A differentiated input that gets no gradient at all, where the twin says it has
+    one (judged even when the outputs differ in structure, if no torch output carries a
+    gradient: an integer output, say, from using max's indices instead of its values)."""
+    if problem and any(t_out.connected):
+        return []
+    found = []
     diff_pos = sides.diff_positions
-    ref = _Reference(sides, values, device, cots)
-    grad_scale = lambda: _largest(j_out.grads)  # noqa: E731  (only needed when a gradient is all 0)
-
-    # a differentiated input that gets no gradient at all, where the twin says it has one
-    # (judged even when the outputs differ in structure, if no torch output carries a
-    # gradient: an integer output, say, from using max's indices instead of its values)
-    if not problem or not any(t_out.connected):
-        for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
-            v = disconnected(diff_pos[k], tg, jg, cut=not any(t_out.connected))
-            if v is not None:
-                worst = float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf)))) if jg.size else 0.0
-                findings.append(
-                    divergence(
-                        "vjp",
-                        v,
-                        dtype=dtype,
-                        device=device,
-                        argument=diff_pos[k],
-                        max_abs_error=worst,
-                    )
+    for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
+        v = disconnected(diff_pos[k], tg, jg, cut=not any(t_out.connected))
+        if v is not None:
+            worst = float(np.max(np.abs(np.nan_to_num(jg, nan=np.inf)))) if jg.size else 0.0
+            found.append(
+                divergence(
+                    "vjp", v, dtype=dtype, device=device, argument=diff_pos[k], max_abs_error=worst
                 )
+            )
+    return found
 
-    if problem:
-        findings.append(_forward(f"the outputs differ in structure: {problem}", dtype, device))
-        return findings
 
+def _judge_outputs(
+    sides: Sides,
+    values: Sequence[Any],
+    t_out: Outputs,
+    j_out: Outputs,
+    ref: _Reference,
+    dtype: str,
+    device: str,
+) -> Divergence | None:
+    """The first output that differs beyond rounding, as a forward finding."""
     out_scale = lambda: _largest(j_out.leaves)  # noqa: E731
-    t64 = None  # torch's own float64 forward, if a float32 output needs it
+    t64 = None  # torch's own forward in float64, if a float32 output needs it
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
             if not np.array_equal(a, b):
                 n = int(np.sum(a != b))
                 detail = f"integer output {i} differs in {n} of {a.size} elements"
-                findings.append(_forward(detail, dtype, device, mismatched=n, total=int(a.size)))
-                return findings
+                return _forward(detail, dtype, device, mismatched=n, total=int(a.size))
             continue
         c, expected = _judge(sides, a, b, dtype, ref, ("out", i), out_scale)
         if not c.ok and not c.nonfinite_mismatch and dtype != "float64":
@@ -301,21 +303,33 @@ def _check(
         if not c.ok:
             compiled = _compiled_vs_eager(sides, values, dtype, device, i, b)
             if compiled is not None:
-                findings.append(compiled)
-                return findings
-            findings.append(
-                divergence(
-                    "forward",
-                    output_mismatch(i, c),
-                    dtype=dtype,
-                    device=device,
-                    comparison=c,
-                    tolerance=sides.tolerance(dtype, forward=True),
-                )
+                return compiled
+            return divergence(
+                "forward",
+                output_mismatch(i, c),
+                dtype=dtype,
+                device=device,
+                comparison=c,
+                tolerance=tolerance_of(sides, dtype, forward=True),
             )
-            return findings
+    return None
 
+
+def _judge_gradients(
+    sides: Sides,
+    values: Sequence[Any],
+    t_out: Outputs,
+    j_out: Outputs,
+    ref: _Reference,
+    cots: Sequence[Any],
+    dtype: str,
+    device: str,
+) -> list[Divergence]:
+    """Each gradient that differs: the fast comparison, then blame and diagnosis."""
+    diff_pos = sides.diff_positions
+    grad_scale = lambda: _largest(j_out.grads)  # noqa: E731  (only needed when a gradient is all 0)
     probe = None
+    findings = []
     for k, (tg, jg) in enumerate(zip(t_out.grads, j_out.grads, strict=True)):
         if tg is None:
             continue
@@ -338,7 +352,7 @@ def _check(
                 device=device,
                 argument=diff_pos[k],
                 comparison=c,
-                tolerance=sides.tolerance(dtype, argument=diff_pos[k]),
+                tolerance=tolerance_of(sides, dtype, argument=diff_pos[k]),
             )
         )
     return findings

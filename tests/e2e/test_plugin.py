@@ -12,7 +12,7 @@ import pytest
 # torch cannot be imported twice in one process
 from oracle.pair.bridge import available_devices
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TEST_FILE = """
 def test_twins(oracle_pair, oracle_check):
@@ -211,7 +211,7 @@ def test_torch_built_for_gpu_reads_the_build_without_importing_torch():
 CACHE_DIR = """
 import jax
 
-import oracle.registry  # noqa: F401  (a session that uses the oracle; torch not needed)
+import oracle.registration  # noqa: F401  (a session that uses the oracle; torch not needed)
 
 
 def test_prints_the_cache_dir():
@@ -220,7 +220,7 @@ def test_prints_the_cache_dir():
 
 
 def test_the_compile_cache_can_be_turned_off_in_the_ini(pyt):
-    # on by default: tests/test_user_project.py finds the entries under the rootdir
+    # on by default: tests/e2e/test_user_project.py finds the entries under the rootdir
     pyt.makepyfile(test_twins="", test_cache=CACHE_DIR)
     pyt.makeini("[pytest]\noracle_compile_cache = false\n")
     result = pyt.runpytest_subprocess("-s", "-p", "no:cacheprovider", "test_cache.py")

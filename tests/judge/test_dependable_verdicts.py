@@ -335,7 +335,7 @@ def test_the_reproducer_runs_the_twin_compiled_as_the_oracle_did(tmp_path):
     import subprocess
     import sys
 
-    from tests.test_replay import ROOT
+    from tests.report.test_replay import ROOT
 
     report = oracle.verify(
         torch.sin,

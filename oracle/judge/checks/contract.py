@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
-from .findings import Verdict, divergence
-from ..report.records import Divergence
-from ..pair.sides import _flatten_torch, cotangents_for
-from ..inputs.specs import ChoiceSpec, TensorSpec
-from .tolerance import Tolerance, compare
+from ...inputs.specs import ChoiceSpec, TensorSpec
+from ...pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ...pair.outputs import cotangents_for, flatten_torch
+from ...report.records import Divergence
+from ..findings import Verdict, divergence
+from ..tolerance import Tolerance, compare
+from .base import Check
 from .transform import tolerance_for
 
 __all__ = ["check_before", "check_contract"]
@@ -84,7 +85,7 @@ def _inputs_unchanged(sides: Any, values: Sequence[Any], dtype: str, device: str
         ]
         try:
             with torch.enable_grad():
-                leaves = _flatten_torch(sides.torch.callable_for(dtype, device)(*args))
+                leaves = flatten_torch(sides.torch.callable_for(dtype, device)(*args))
         except Exception:
             return [], None  # the ordinary check reports errors
     returned = {x.data_ptr() for x in leaves if isinstance(x, torch.Tensor)}
@@ -115,7 +116,7 @@ def _inputs_unchanged(sides: Any, values: Sequence[Any], dtype: str, device: str
 def _grads(fn, args, diff_pos, cots, *, keep=None, retain=False):
     """Outputs and gradients of torch_fn for cotangent tensors ``cots`` (None: skip)."""
     with torch.enable_grad():
-        leaves = _flatten_torch(fn(*args))
+        leaves = flatten_torch(fn(*args))
         keep = range(len(leaves)) if keep is None else keep
         pairs = [
             (leaves[k], cots[k])
@@ -405,3 +406,14 @@ def _check_outputs(
                 )
             ]
     return []
+
+
+def _run(
+    sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str, *,
+    asked: bool, thorough: bool,
+) -> tuple[list[Divergence], str]:
+    found = check_contract(sides, values, seed, dtype, device)
+    return found, "diverged" if found else "ok"
+
+
+CHECK = Check("contract", run=_run, before=check_before)

@@ -50,8 +50,8 @@ def test_python_dash_m_oracle_finds_the_catalog_from_the_checkout_root():
 
 
 def test_oracle_registry_is_the_function_after_its_module_was_imported(tmp_path):
-    # the submodule oracle.registry shares its name with the function oracle.registry()
-    # (CONTRACT.md); a fresh process, since this one has imported everything already
+    # oracle.registry() is a function of the contract (CONTRACT.md); a submodule of the
+    # same name once hid it once imported. A fresh process: this one has imported everything
     import subprocess
     import sys
 

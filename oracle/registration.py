@@ -158,10 +158,17 @@ class Pair:
     def verify(self, **kwargs: Any):
         """Run :func:`oracle.verify` on this pair; keyword arguments override the
         registration's (``dtypes``, ``devices``, ``max_examples``, ``seed``...)."""
-        from .api import verify
+        from .api import check_pair  # (here: the pytest plugin imports the registry, light)
 
         opts = {"dims": self.dims, **self.options, **kwargs}
-        return verify(self.torch_fn, self.jax_fn, list(self.inputs), name=self.name, **opts)
+        return check_pair(
+            self.torch_fn,
+            self.jax_fn,
+            list(self.inputs),
+            name=self.name,
+            registered=(self.name, self.module),
+            **opts,
+        )
 
     def outcomes(self, report: Any) -> list[Outcome]:
         """One row per dtype and device of ``report``, judged against the declaration."""
@@ -274,7 +281,7 @@ def twin(
     **verify_options: Any,
 ) -> Callable[[Any], Any]:
     """Register the decorated PyTorch object with its JAX twin (or ``"auto"``: the twin
-    is built from its forward, see :mod:`oracle.auto`).
+    is built from its forward, see :mod:`oracle.pair.auto_twin`).
 
     The decorated object is returned unchanged. ``known_divergence`` marks a specimen
     that is wrong on purpose: a string (any finding counts) or a :class:`Known` naming
@@ -309,8 +316,11 @@ def twin(
         pair_specs = specs
         if pair_specs is None:  # from torch_fn's jaxtyping annotations
             from .inputs.annotations import specs_from_annotations
+            from .pair.factories import as_factory
 
-            pair_specs = normalize_inputs(specs_from_annotations(torch_fn))
+            built = as_factory(torch_fn)
+            target = built.build("float64", "cpu") if built is not None else torch_fn
+            pair_specs = normalize_inputs(specs_from_annotations(target))
             normalize_dims(pair_specs, dims)
         _REGISTRY[pair_name] = Pair(
             name=pair_name,
