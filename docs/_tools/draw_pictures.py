@@ -1,6 +1,6 @@
 """Draw the pictures of the documentation site with the oracle itself: ``make pictures``.
 
-Each picture is a real finding, drawn by the oracle's own plot (the directional
+Each picture is a real finding, drawn by ``oracle.plot`` (the directional
 derivative along a line through the shrunk example: torch's backward, the twin's
 ``jax.vjp``, float64 finite differences), from a fixed seed:
 
@@ -29,7 +29,6 @@ import torch  # noqa: E402
 
 import oracle  # noqa: E402
 from oracle import choice, tensor  # noqa: E402
-from oracle.plot import plot_divergence  # noqa: E402
 
 
 def custom_exp(out: Path) -> Path:
@@ -43,7 +42,7 @@ def custom_exp(out: Path) -> Path:
         max_examples=50,
         seed=0,
     )
-    return Path(plot_divergence(report.findings[0], str(out / "custom_exp.png")))
+    return Path(oracle.plot(report.findings[0], str(out / "custom_exp.png")))
 
 
 def smooth_round(out: Path) -> Path:
@@ -57,7 +56,7 @@ def smooth_round(out: Path) -> Path:
         max_examples=30,
         seed=0,
     )
-    return Path(plot_divergence(report.findings[0], str(out / "smooth_round.png")))
+    return Path(oracle.plot(report.findings[0], str(out / "smooth_round.png")))
 
 
 def huber_boundary(out: Path) -> Path:
@@ -71,7 +70,7 @@ def huber_boundary(out: Path) -> Path:
         max_examples=50,
         seed=0,
     )
-    return Path(plot_divergence(report.findings[0], str(out / "huber_boundary.png")))
+    return Path(oracle.plot(report.findings[0], str(out / "huber_boundary.png")))
 
 
 def kink_abs(out: Path) -> Path:
@@ -84,7 +83,7 @@ def kink_abs(out: Path) -> Path:
         max_examples=20,
         seed=0,
     )
-    return Path(plot_divergence(report.kinks[0], str(out / "kink_abs.png")))
+    return Path(oracle.plot(report.kinks[0], str(out / "kink_abs.png")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ def restored_registry():
     """Pages register pairs of their own, from their namespace (``__main__`` to the
     registry); those are dropped after the page. Pairs of modules the page imported (the
     catalog) stay, since their modules stay imported."""
-    registry_module = importlib.import_module("oracle.registry")  # the module, not the function
+    registry_module = importlib.import_module("oracle.registration")
     before = set(registry_module._REGISTRY)
     yield
     for name in set(registry_module._REGISTRY) - before:
