@@ -64,9 +64,11 @@ def runs_as_script(path: Path) -> bool:
 
 
 def _env() -> dict[str, str]:
-    """The environment of every command: the repository root importable (``losses``),
-    and 80 columns, so that argparse's help wraps as the pages show it."""
-    env = dict(os.environ, COLUMNS="80")
+    """The environment of every script and command: the repository root importable
+    (``losses``), 80 columns (argparse's help and pytest's banners wrap as the pages show
+    them), and no GPU: the output shown is a CPU-only machine's (a GPU adds ``cuda``
+    rows)."""
+    env = dict(os.environ, COLUMNS="80", CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
