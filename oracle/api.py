@@ -68,6 +68,7 @@ def verify(
     timeout: float | None = DEFAULT_TIMEOUT,
     checks: Sequence[str] | None = None,
     param_specs: Mapping[str, Any] | None = None,
+    triton: str | None = None,
 ) -> Report:
     """Check ``torch_fn``'s gradients against ``jax.vjp`` of ``jax_fn``.
 
@@ -92,6 +93,10 @@ def verify(
     example and the others on a few). An ``nn.Module`` with trainable parameters has
     them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
     ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
+    ``triton``: for a Triton-backed ``torch_fn``, ``"interpret"`` checks that its kernels
+    run in Triton's interpreter (on CPU tensors: ``devices`` defaults to cpu) and turns on
+    the interpreter's compatibility layer; ``"auto"``: the interpreter when torch sees no
+    GPU; ``"compiled"``: the GPU kernels. See :mod:`oracle.pair.triton`.
     """
     return check_pair(
         torch_fn,
@@ -109,6 +114,7 @@ def verify(
         timeout=timeout,
         checks=checks,
         param_specs=param_specs,
+        triton=triton,
     )
 
 
@@ -145,6 +151,7 @@ def check_pair(
     timeout: float | None = DEFAULT_TIMEOUT,
     checks: Sequence[str] | None = None,
     param_specs: Mapping[str, Any] | None = None,
+    triton: str | None = None,
 ) -> Report:
     """:func:`verify`, for a pair that may come from the registry: ``registered`` (its
     name and registering module) makes reproducers look it up there instead of
@@ -153,6 +160,11 @@ def check_pair(
     checks = normalize_checks(checks)
     bounds = normalize_dims(plan.specs, dims)
     dtypes = normalize_dtypes(dtypes)
+    if triton is not None:
+        from .pair.triton import prepare as prepare_triton
+
+        if prepare_triton(triton) and devices is None:
+            devices = "cpu"  # the interpreter runs kernels on CPU tensors
     devices = normalize_devices(devices)
     max_examples, seed = _search_settings(max_examples, seed, settings)
     user_tol = _user_tolerances(rtol, atol, dtypes, plan, torch_fn)

@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds allowed per call of either side (default: the oracle's)",
     )
+    p.add_argument(
+        "--triton",
+        choices=["interpret", "compiled", "auto"],
+        default=None,
+        help="Triton kernels: interpret (Triton's interpreter, on the CPU; set up before the "
+        "MODULEs are imported), compiled (a GPU), or auto (the interpreter without a GPU)",
+    )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     p.add_argument(
         "--no-compile-cache",
@@ -191,6 +198,14 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise _UsageError(f"--max-examples={args.max_examples} must be at least 1")
     if args.seed is not None and args.seed < 0:
         raise _UsageError(f"--seed={args.seed} must be non-negative")
+    interpreted = False
+    if args.triton:  # before the modules define their kernels
+        from .pair.triton import prepare as prepare_triton
+
+        try:
+            interpreted = prepare_triton(args.triton)
+        except (RuntimeError, ImportError) as exc:
+            raise _UsageError(f"--triton {args.triton}: {exc}") from exc
     sys.path.insert(0, os.getcwd())
     for module in args.modules:
         try:
@@ -199,7 +214,8 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             raise _UsageError(f"cannot import module {module!r}: {exc}") from exc
     from .registration import registry
 
-    devices = _devices(args.device)
+    # the interpreter runs kernels on CPU tensors
+    devices = _devices(args.device or (["cpu"] if interpreted else None))
     pairs = list(registry().in_modules(args.modules))
     if args.pattern:
         pairs = [p for p in pairs if args.pattern in p.name]

@@ -109,15 +109,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="do not keep JAX's compiled programs in .oracle_cache/jax between runs",
     )
+    group.addoption(
+        "--oracle-triton",
+        choices=("interpret", "compiled", "auto"),
+        default=None,
+        help="Triton kernels: interpret (Triton's interpreter, on the CPU; set up before "
+        "conftest.py files and test modules are imported), compiled, or auto (the "
+        "interpreter without a GPU)",
+    )
     parser.addini(
         "oracle_modules", "modules whose registered pairs feed the oracle_pair fixture", type="args"
     )
+    parser.addini("oracle_triton", "like --oracle-triton: interpret, compiled or auto", default=None)
     parser.addini(
         "oracle_compile_cache",
         "keep JAX's compiled programs in .oracle_cache/jax under the rootdir (default: true)",
         type="bool",
         default=True,
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args: Any) -> None:
+    """--oracle-triton: Triton is set up before any conftest.py (or test module) can
+    import it, since triton decides at decoration time whether a kernel is interpreted."""
+    ns = early_config.known_args_namespace
+    mode = getattr(ns, "oracle_triton", None) or early_config.getini("oracle_triton")
+    if mode:
+        from .pair.triton import prepare as prepare_triton
+
+        try:
+            prepare_triton(mode)
+        except (RuntimeError, ValueError, ImportError) as exc:
+            raise pytest.UsageError(f"--oracle-triton {mode}: {exc}") from exc
 
 
 _SEED = pytest.StashKey[int]()

@@ -153,9 +153,16 @@ def _import_guard(fn_refs: dict[str, Any]) -> str:
         f'        "and gradient-oracle installed) and put the directory that now holds "\n'
         f'        "{names} on PYTHONPATH"\n'
         "    )\n"
-        "\n\n"
-        "try:\n"
+        "\n\n" + (_triton_preamble() + "\n\n" if _triton_preamble() else "") + "try:\n"
     )
+
+
+def _triton_preamble() -> str:
+    """Triton's interpreter set up again in the snippet, when the oracle ran kernels in
+    it (without it, a replayed kernel wants CUDA tensors)."""
+    from ..pair.triton import reproducer_preamble
+
+    return reproducer_preamble()
 
 
 def _literal(v: Any) -> str:

@@ -1,0 +1,140 @@
+"""oracle.verify on the Triton kernels of losses/_kernels.py: the correct ones clean in
+float32 and float64, the specimens flagged with the finding they declare.
+
+Few examples and a fixed seed: each kernel launch runs program by program in Triton's
+interpreter (without a GPU), and these tests are part of ``make test``."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import Phase, settings
+
+from tests.kernels import _setup
+
+if _setup.SKIP_REASON:
+    pytest.skip(_setup.SKIP_REASON, allow_module_level=True)
+if _setup.DEVICE == "cuda" and not _setup.jax_sees_gpu():
+    pytest.skip(
+        "the kernels run compiled on CUDA tensors here, and JAX sees no GPU to run the twin "
+        "beside them (install a CUDA jaxlib, or set TRITON_INTERPRET=1)",
+        allow_module_level=True,
+    )
+
+CORRECT = ["triton_cross_entropy", "triton_rms_norm", "triton_rotary", "triton_gelu"]
+SPECIMENS = [
+    "triton_cross_entropy_grad_in_logits",
+    "triton_cross_entropy_contiguous_copy",
+    "triton_rms_norm_overwrites_grad_output",
+    "triton_gelu_float32_table",
+    pytest.param(
+        "triton_rotary_inplace",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="the contract check skips an input that comes back as an output (it takes "
+            "it for marked dirty), and the twin, run after torch, then sees the rotated "
+            "values: float32 missed, float64 a forward mismatch; wait for the check that "
+            "finds raw-pointer writes by value",
+        ),
+    ),
+]
+
+
+_NO_SHRINK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])
+
+
+def _verify(name: str, **kwargs):
+    pair = _setup.PAIRS[name]
+    return pair, pair.verify(seed=0, devices=[_setup.DEVICE], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def clean_report():
+    """One oracle run per correct kernel, shared by the tests that read it."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = _verify(name, max_examples=10)[1]
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", CORRECT)
+def test_a_correct_kernel_is_clean_in_both_dtypes(name, clean_report):
+    report = clean_report(name)
+    assert report.ok, str(report)
+    assert {run.dtype for run in report.runs} == {"float32", "float64"}
+
+
+@pytest.mark.parametrize("name", CORRECT)
+def test_a_correct_kernel_refuses_only_what_a_fused_kernel_lacks(name, clean_report):
+    # no jvp staticmethod, a @once_differentiable backward, forward(ctx, ...) without
+    # setup_context: torch refuses forward mode, double backward and vmap, clearly
+    report = clean_report(name)
+    assert report.capabilities["vjp"] == report.capabilities["contract"] == "ok"
+    for check in ("jvp", "hvp", "vmap"):
+        assert report.capabilities[check].startswith("unsupported: "), report.capabilities
+
+
+@pytest.mark.parametrize("name", SPECIMENS)
+def test_a_specimen_is_flagged_with_its_declared_finding(name):
+    # fewer examples, and no shrinking (each step reruns the kernels in the interpreter):
+    # each defect shows on nearly every example, and the finding, not the smallest
+    # example, is what is checked here
+    pair, report = _verify(name, max_examples=5, settings=_NO_SHRINK)
+    assert not report.ok
+    rows = pair.outcomes(report)
+    assert rows and all(row.expected for row in rows), rows
+
+
+def test_the_kernel_pairs_stay_out_of_the_catalog_until_it_imports_them():
+    # tests/test_catalog.py counts the pairs under `losses` in the same process
+    import oracle
+
+    assert set(_setup.PAIRS) == set(CORRECT) | {getattr(s, "values", [s])[0] for s in SPECIMENS}
+    assert not any(pair.module == "losses._kernels" for pair in oracle.registry())
+    assert "double_sin" in oracle.registry()  # the catalog's own pairs are all there
+
+
+def test_verify_takes_triton_interpret_and_checks_on_the_cpu():
+    """``verify(..., triton="interpret")``: the interpreter is checked to be on, and the
+    run defaults to the CPU (the interpreter runs kernels on CPU tensors)."""
+    if _setup.DEVICE != "cpu":
+        pytest.skip("a GPU is present: the kernels run compiled")
+    import oracle
+
+    pair = _setup.PAIRS["triton_gelu"]
+    report = oracle.verify(
+        pair.torch_fn,
+        pair.jax_fn,
+        list(pair.inputs),
+        dims=pair.dims,
+        triton="interpret",
+        max_examples=5,
+        seed=0,
+        dtypes=["float32"],
+    )
+    assert report.ok, str(report)
+    assert [(r.device, r.examples > 0) for r in report.runs] == [("cpu", True)]
+
+
+def test_the_command_line_checks_a_kernel_module_through_the_interpreter(tmp_path):
+    """``python -m oracle losses._kernels --triton interpret -k ...`` in a fresh process:
+    the switch is set before the module defines its kernels."""
+    if _setup.DEVICE != "cpu":
+        pytest.skip("a GPU is present: the kernels run compiled")
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = root
+    out = subprocess.run(
+        [sys.executable, "-m", "oracle", "losses._kernels", "--triton", "interpret",
+         "-k", "triton_gelu", "--max-examples", "5", "--seed", "0", "--dtype", "float32"],
+        capture_output=True, text=True, cwd=root, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "triton_gelu " in out.stdout and "triton_gelu_float32_table" in out.stdout
