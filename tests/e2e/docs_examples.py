@@ -16,7 +16,7 @@ are evaluated in order, in one namespace per page:
 Every other block (``sh``, ``text``, ``ini``...) is shown, not run.
 
 A page that shows the output of a seeded search, and says so with the line
-``<!-- docs-test: run as a script -->``, runs as one script (its blocks in order) in a fresh interpreter,
+``<!-- docs-test: run as a script -->`` (a reason may follow), runs as one script (its blocks in order) in a fresh interpreter,
 in an empty directory (so that no example database from an earlier run replays a failure
 first), with the repository root on ``PYTHONPATH``: the output of a seeded search depends
 on the modules the process has imported, since hypothesis also draws constants it finds
@@ -56,7 +56,7 @@ def pages() -> list[Path]:
 
 
 #: the line that makes a page run as one script in a fresh interpreter (see above)
-AS_SCRIPT = "<!-- docs-test: run as a script -->"
+AS_SCRIPT = "<!-- docs-test: run as a script"
 
 
 def runs_as_script(path: Path) -> bool:
