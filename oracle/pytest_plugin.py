@@ -120,7 +120,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "oracle_modules", "modules whose registered pairs feed the oracle_pair fixture", type="args"
     )
-    parser.addini("oracle_triton", "like --oracle-triton: interpret, compiled or auto", default=None)
+    parser.addini(
+        "oracle_triton", "like --oracle-triton: interpret, compiled or auto", default=None
+    )
     parser.addini(
         "oracle_compile_cache",
         "keep JAX's compiled programs in .oracle_cache/jax under the rootdir (default: true)",

@@ -15,28 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs.specs import normalize_dims, normalize_inputs
+from .vocabulary import BLAMES, DIAGNOSES, DTYPE_NAMES, FINDING_CHECKS
 
 __all__ = ["Known", "Pair", "Outcome", "Registry", "twin", "registry"]
-
-_CHECKS = ("forward", "vjp", "jvp", "hvp", "vmap", "contract", "error")
-_DIAGNOSES = (
-    "scaled",
-    "sign_flipped",
-    "transposed",
-    "zero",
-    "disconnected",
-    "ignores_grad_output",
-    "not_linear_in_grad_output",
-    "nonfinite",
-    "error",
-    "precision",
-    "nondeterministic",
-    "mutates_input",
-    "mutates_grad_output",
-    "layout",
-    "unsupported",
-    "mismatch",
-)
 
 
 def _as_tuple(value: Any, name: str, allowed: Sequence[Any] | None = None) -> tuple | None:
@@ -73,12 +54,14 @@ class Known:
         if not isinstance(self.why, str) or not self.why:
             raise TypeError("Known: why must be a non-empty sentence saying what is wrong")
         object.__setattr__(self, "argument", _as_tuple(self.argument, "argument"))
-        object.__setattr__(self, "check", _as_tuple(self.check, "check", _CHECKS))
-        object.__setattr__(self, "diagnosis", _as_tuple(self.diagnosis, "diagnosis", _DIAGNOSES))
+        object.__setattr__(self, "check", _as_tuple(self.check, "check", FINDING_CHECKS))
         object.__setattr__(
-            self, "blame", _as_tuple(self.blame, "blame", ("torch", "twin", "unknown"))
+            self, "diagnosis", _as_tuple(self.diagnosis, "diagnosis", tuple(DIAGNOSES))
         )
-        object.__setattr__(self, "dtypes", _as_tuple(self.dtypes, "dtypes", ("float32", "float64")))
+        object.__setattr__(
+            self, "blame", _as_tuple(self.blame, "blame", tuple(b for b in BLAMES if b != "kink"))
+        )
+        object.__setattr__(self, "dtypes", _as_tuple(self.dtypes, "dtypes", DTYPE_NAMES))
 
     def expected_in(self, dtype: str) -> bool:
         return self.dtypes is None or dtype in self.dtypes

@@ -24,6 +24,7 @@ JAX.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,6 @@ __all__ = [
     "map_name",
 ]
 
-DOMAINS = ("positive", "spd", "orthogonal", "simplex", "distinct")
 
 #: the smallest value "positive" draws when ``low <= 0``: closer to 0, the derivatives of
 #: log, 1/x and sqrt grow faster than float32 can compare them (1/x^2 is 1e6 here); pass
@@ -60,8 +60,6 @@ SIMPLEX_MAX_SPREAD = 60.0
 #: [low, high]: the smallest gap is then at least 1 / DISTINCT_SPREAD of the mean one
 DISTINCT_SPREAD = 4.0
 
-_SQUARE = ("spd", "orthogonal")
-
 
 def _round32(a: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # beyond float32's range: inf, caught by the callers
@@ -69,43 +67,6 @@ def _round32(a: np.ndarray) -> np.ndarray:
     # subnormals to zero: XLA on CPU flushes them, torch does not (as for drawn floats)
     a32[np.abs(a32) < np.finfo(np.float32).tiny] = 0.0
     return a32.astype(np.float64)
-
-
-def check_domain(
-    domain: Any, shape: tuple[str | int, ...], low: float, high: float, where: str
-) -> str | None:
-    """Validate ``domain`` against the spec's shape and bounds; return it."""
-    if domain is None:
-        return None
-    if not isinstance(domain, str) or domain not in DOMAINS:
-        raise ValueError(
-            f"{where}: unknown domain={domain!r}; expected one of "
-            f"{', '.join(map(repr, DOMAINS))} (or .map(fn) for anything else)"
-        )
-    if domain in _SQUARE and (len(shape) < 2 or shape[-1] != shape[-2]):
-        raise ValueError(
-            f"{where}: domain={domain!r} needs a square trailing pair of dimensions, like "
-            f'"k k" or "b 3 3" (the same name or size twice); got shape '
-            f"{' '.join(map(str, shape))!r}"
-        )
-    if domain == "simplex":
-        if not shape:
-            raise ValueError(
-                f'{where}: domain="simplex" needs at least one dimension (the last axis '
-                f'sums to 1), like "n" or "b n"; got a scalar shape ""'
-            )
-        if high - low > SIMPLEX_MAX_SPREAD:
-            raise ValueError(
-                f'{where}: domain="simplex" draws logits in [low, high]; high - low = '
-                f"{high - low:g} must be at most {SIMPLEX_MAX_SPREAD:g} (wider, the smallest "
-                f"probabilities underflow float32)"
-            )
-    if domain == "positive" and high <= max(low, POSITIVE_FLOOR):
-        raise ValueError(
-            f'{where}: domain="positive" draws in [max(low, {POSITIVE_FLOOR:g}), high]; '
-            f"high={high} must be above {max(low, POSITIVE_FLOOR):g}"
-        )
-    return domain
 
 
 def _spd(b: np.ndarray) -> np.ndarray:
@@ -153,6 +114,102 @@ def _order(n: int, bulk_threshold: int) -> st.SearchStrategy[Sequence[int]]:
     return st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s).permutation(n))
 
 
+@dataclass(frozen=True)
+class Domain:
+    """One value of ``tensor(..., domain=...)``: what the spec must allow (``check``
+    raises a ValueError naming the spec) and how its arrays are drawn (``draw(shape,
+    low, high, float_array, bulk_threshold)``, a strategy of float32-representable
+    float64 arrays)."""
+
+    name: str
+    draw: Callable[..., st.SearchStrategy[np.ndarray]]
+    check: Callable[[tuple[str | int, ...], float, float, str], None] = lambda *a: None
+
+
+def _square(name: str) -> Callable[[tuple[str | int, ...], float, float, str], None]:
+    def check(shape: tuple[str | int, ...], low: float, high: float, where: str) -> None:
+        if len(shape) < 2 or shape[-1] != shape[-2]:
+            raise ValueError(
+                f"{where}: domain={name!r} needs a square trailing pair of dimensions, like "
+                f'"k k" or "b 3 3" (the same name or size twice); got shape '
+                f"{' '.join(map(str, shape))!r}"
+            )
+
+    return check
+
+
+def _check_simplex(shape: tuple[str | int, ...], low: float, high: float, where: str) -> None:
+    if not shape:
+        raise ValueError(
+            f'{where}: domain="simplex" needs at least one dimension (the last axis '
+            f'sums to 1), like "n" or "b n"; got a scalar shape ""'
+        )
+    if high - low > SIMPLEX_MAX_SPREAD:
+        raise ValueError(
+            f'{where}: domain="simplex" draws logits in [low, high]; high - low = '
+            f"{high - low:g} must be at most {SIMPLEX_MAX_SPREAD:g} (wider, the smallest "
+            f"probabilities underflow float32)"
+        )
+
+
+def _check_positive(shape: tuple[str | int, ...], low: float, high: float, where: str) -> None:
+    if high <= max(low, POSITIVE_FLOOR):
+        raise ValueError(
+            f'{where}: domain="positive" draws in [max(low, {POSITIVE_FLOOR:g}), high]; '
+            f"high={high} must be above {max(low, POSITIVE_FLOOR):g}"
+        )
+
+
+def _draw_distinct(shape, low, high, float_array, bulk_threshold):
+    n = int(np.prod(shape))
+    return st.tuples(float_array((n + 1,), 1.0, DISTINCT_SPREAD), _order(n, bulk_threshold)).map(
+        lambda drawn: _distinct(drawn[0], drawn[1], shape, low, high)
+    )
+
+
+#: every domain, by name: one line registers a new one
+REGISTERED: dict[str, Domain] = {
+    d.name: d
+    for d in (
+        Domain(
+            "positive",
+            lambda shape, low, high, fa, _: fa(shape, max(low, POSITIVE_FLOOR), high),
+            _check_positive,
+        ),
+        Domain(
+            "spd", lambda shape, low, high, fa, _: fa(shape, low, high).map(_spd), _square("spd")
+        ),
+        Domain(
+            "orthogonal",
+            lambda shape, low, high, fa, _: fa(shape, low, high).map(_orthogonal),
+            _square("orthogonal"),
+        ),
+        Domain(
+            "simplex",
+            lambda shape, low, high, fa, _: fa(shape, low, high).map(_simplex),
+            _check_simplex,
+        ),
+        Domain("distinct", _draw_distinct),
+    )
+}
+DOMAINS = tuple(REGISTERED)
+
+
+def check_domain(
+    domain: Any, shape: tuple[str | int, ...], low: float, high: float, where: str
+) -> str | None:
+    """Validate ``domain`` against the spec's shape and bounds; return it."""
+    if domain is None:
+        return None
+    if not isinstance(domain, str) or domain not in REGISTERED:
+        raise ValueError(
+            f"{where}: unknown domain={domain!r}; expected one of "
+            f"{', '.join(map(repr, DOMAINS))} (or .map(fn) for anything else)"
+        )
+    REGISTERED[domain].check(shape, low, high, where)
+    return domain
+
+
 def domain_array(
     domain: str,
     shape: tuple[int, ...],
@@ -165,18 +222,7 @@ def domain_array(
 
     ``float_array(shape, low, high)`` is the plain tensor strategy the domains build on.
     """
-    if domain == "positive":
-        return float_array(shape, max(low, POSITIVE_FLOOR), high)
-    if domain == "spd":
-        return float_array(shape, low, high).map(_spd)
-    if domain == "orthogonal":
-        return float_array(shape, low, high).map(_orthogonal)
-    if domain == "simplex":
-        return float_array(shape, low, high).map(_simplex)
-    n = int(np.prod(shape))
-    return st.tuples(float_array((n + 1,), 1.0, DISTINCT_SPREAD), _order(n, bulk_threshold)).map(
-        lambda drawn: _distinct(drawn[0], drawn[1], shape, low, high)
-    )
+    return REGISTERED[domain].draw(shape, low, high, float_array, bulk_threshold)
 
 
 def map_name(fn: Callable) -> str:

@@ -28,7 +28,6 @@ torch and the twin claim its gradient :math:`g_t`, :math:`g_j` for argument :mat
    factor of 2 from any other error.
 """
 
-
 from __future__ import annotations
 
 from typing import Any, NamedTuple

@@ -212,8 +212,7 @@ def diagnose(
             return linear
     tol = compare(a, r, TOL64)
     off = np.abs(a - r) > (
-        TOL64.rtol * np.abs(r)
-        + TOL64.atol * max(float(np.max(np.abs(r))) if r.size else 0, 1e-300)
+        TOL64.rtol * np.abs(r) + TOL64.atol * max(float(np.max(np.abs(r))) if r.size else 0, 1e-300)
     )
     if off.any() and np.all(a[off] == 0):
         return Verdict(

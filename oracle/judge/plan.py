@@ -180,4 +180,3 @@ class Beyond:
         self.capabilities[check] = worse(self.capabilities[check], status)
         if status == "diverged":
             self.hot.add(check)
-

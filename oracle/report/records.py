@@ -29,7 +29,10 @@ __all__ = [
 ]
 
 #: what a finding of each check compares, for its mismatch message
-_WHAT = {"forward": "Outputs", **{c.name: c.compares for c in CHECKS.values() if c.name != "contract"}}
+_WHAT = {
+    "forward": "Outputs",
+    **{c.name: c.compares for c in CHECKS.values() if c.name != "contract"},
+}
 
 
 @dataclass

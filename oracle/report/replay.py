@@ -178,7 +178,9 @@ def _literal(v: Any) -> str:
     return repr(v)
 
 
-_AUTO_TWIN = 'from oracle.pair.auto_twin import auto_twin\njax_fn = auto_twin(torch_fn)  # jax_fn="auto"'
+_AUTO_TWIN = (
+    'from oracle.pair.auto_twin import auto_twin\njax_fn = auto_twin(torch_fn)  # jax_fn="auto"'
+)
 
 
 def _bindings(fn_refs: dict[str, Any]) -> str:

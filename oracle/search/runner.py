@@ -156,9 +156,7 @@ class _Run:
         if pre:
             self.fail(pre, ex)
         try:
-            findings = check_example(
-                sides, ex.values, ex.cotangent_seed, dtype, device, self.tally
-            )
+            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device, self.tally)
         except Hung as hung:
             self.attach([hung.finding], ex)
             raise
@@ -240,6 +238,7 @@ class _Run:
     ) -> Any:
         """The hypothesis test: seeded, and still replaying the example database first
         (see :mod:`oracle.search.database`)."""
+
         def body(ex: Any) -> None:  # a function of its own: hypothesis keeps state on it
             self.body(ex)
 

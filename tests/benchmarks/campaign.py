@@ -36,13 +36,13 @@ from hypothesis import Phase, settings  # noqa: E402
 
 import oracle  # noqa: E402
 from oracle import choice, integers, tensor  # noqa: E402
-from oracle.pair.sides import Sides  # noqa: E402
-from oracle.pair.guard import Guard  # noqa: E402
-from oracle.search.runner import run_config  # noqa: E402
-from oracle.pair.torch_side import TorchSide  # noqa: E402
-from oracle.pair.twin_side import TwinSide  # noqa: E402
 from oracle.inputs.specs import example_strategy, normalize_dims, normalize_inputs  # noqa: E402
 from oracle.judge.tolerance import user_tolerance  # noqa: E402
+from oracle.pair.guard import Guard  # noqa: E402
+from oracle.pair.sides import Sides  # noqa: E402
+from oracle.pair.torch_side import TorchSide  # noqa: E402
+from oracle.pair.twin_side import TwinSide  # noqa: E402
+from oracle.search.runner import run_config  # noqa: E402
 
 
 @dataclass

@@ -29,13 +29,13 @@ from functions import Bench, elements, shapes_for
 from hypothesis import settings as hsettings
 
 import oracle
-from oracle.pair.bridge import precision_scope
+from oracle.inputs.specs import normalize_inputs
 from oracle.judge.checks.vjp import check_example
-from oracle.pair.sides import Sides
+from oracle.pair.bridge import precision_scope
 from oracle.pair.outputs import cotangents_for
+from oracle.pair.sides import Sides
 from oracle.pair.torch_side import TorchSide
 from oracle.pair.twin_side import TwinSide
-from oracle.inputs.specs import normalize_inputs
 
 __all__ = ["prepare", "floor_steps", "cost_row", "gradcheck_row", "timed"]
 

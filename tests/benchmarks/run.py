@@ -10,7 +10,9 @@ c. the mutation score of the oracle (float32, float64), gradcheck (default, fast
 d. the catalog run ``python -m oracle losses``: wall time, peak memory, XLA compilations;
 e. ``pytest tests/e2e/test_catalog.py`` with ``-n 0`` against ``-n 2`` (pytest-xdist);
 f. memory over many ``verify`` calls in one process;
-g. speed at the user's scale: every target of issue #12, measured (see ``speed.py``).
+g. speed at the user's scale: every target of issue #12, measured (see ``speed.py``);
+h. ``oracle.verify`` against the test a user would write instead, hypothesis + float64
+   gradcheck, case by case in one process (see ``peer.py``).
 
 ``--quick`` runs a reduced version of each (small sizes, a few mutants, few examples),
 as a smoke test of the benchmark itself. See ``tests/benchmarks/README.md``.
@@ -40,10 +42,11 @@ from costs import cost_row, gradcheck_row  # noqa: E402
 from functions import BENCHES  # noqa: E402
 from mutants import CATEGORIES, MUTANTS  # noqa: E402
 from mutation import TOOLS, mutation_table  # noqa: E402
+from peer import peer_table, print_peer  # noqa: E402
 from speed import TARGETS, catalog_cold_warm, checks_cost, small_pair, suite_run  # noqa: E402
 from tables import ms, num, render, x  # noqa: E402
 
-SECTIONS = ("cost", "gradcheck", "mutation", "catalog", "scaleout", "memory", "speed")
+SECTIONS = ("cost", "gradcheck", "mutation", "catalog", "scaleout", "memory", "speed", "peer")
 
 
 def _log(msg: str) -> None:
@@ -595,6 +598,7 @@ PRINTERS = {
     "scaleout": print_scaleout,
     "memory": print_memory,
     "speed": print_speed,
+    "peer": print_peer,
 }
 RUNNERS = {
     "cost": section_cost,
@@ -604,6 +608,7 @@ RUNNERS = {
     "scaleout": section_scaleout,
     "memory": section_memory,
     "speed": section_speed,
+    "peer": lambda quick: peer_table(examples=20 if quick else 100, quick=quick),
 }
 
 

@@ -8,7 +8,6 @@ correct ones for no false alarm.
 from __future__ import annotations
 
 import pytest
-import torch
 
 import oracle
 from oracle import choice, integers, tensor
@@ -354,10 +353,9 @@ def test_the_campaign_profile_looks_at_every_example_with_the_default_set():
     from hypothesis import settings
 
     from oracle.judge.plan import DEFAULT_EXAMPLES, Beyond
-    from oracle.vocabulary import EXTRA
     from oracle.search.profiles import CAMPAIGN_PROFILE
-
     from oracle.search.runner import campaign_profile_loaded
+    from oracle.vocabulary import EXTRA
 
     previous = settings.get_current_profile_name()
     settings.load_profile(CAMPAIGN_PROFILE)

@@ -7,11 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from oracle.pair import jax_internals as _jax_internals
-from oracle.pair.bridge import precision_scope
-from oracle.judge.rounding import magnitudes_of_jaxpr
 from oracle.judge.diagnosis import rounding_view
 from oracle.judge.probe import directional_derivative, one_sided_gap
+from oracle.judge.rounding import magnitudes_of_jaxpr
+from oracle.pair.bridge import precision_scope
 
 E0 = np.array([1.0])
 

@@ -132,9 +132,27 @@ def test_the_command_line_checks_a_kernel_module_through_the_interpreter(tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = root
     out = subprocess.run(
-        [sys.executable, "-m", "oracle", "losses._kernels", "--triton", "interpret",
-         "-k", "triton_gelu", "--max-examples", "5", "--seed", "0", "--dtype", "float32"],
-        capture_output=True, text=True, cwd=root, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "oracle",
+            "losses._kernels",
+            "--triton",
+            "interpret",
+            "-k",
+            "triton_gelu",
+            "--max-examples",
+            "5",
+            "--seed",
+            "0",
+            "--dtype",
+            "float32",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "triton_gelu " in out.stdout and "triton_gelu_float32_table" in out.stdout

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from oracle.cli import format_table
+from oracle.judge.tolerance import compare, default_tolerance, user_tolerance
 from oracle.registration import Outcome
 from oracle.report.records import mismatch_message
-from oracle.judge.tolerance import compare, default_tolerance, user_tolerance
 
 
 def test_mismatch_message_reads_like_torch_testing():

@@ -39,5 +39,3 @@ class Check:
     before: Callable[..., list[Any]] | None = None
     follows_vjp: Callable[[Any], bool] = _never
     probes_refusal: bool = False
-
-

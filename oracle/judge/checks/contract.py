@@ -409,8 +409,14 @@ def _check_outputs(
 
 
 def _run(
-    sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str, *,
-    asked: bool, thorough: bool,
+    sides: Any,
+    values: Sequence[Any],
+    seed: int,
+    dtype: str,
+    device: str,
+    *,
+    asked: bool,
+    thorough: bool,
 ) -> tuple[list[Divergence], str]:
     found = check_contract(sides, values, seed, dtype, device)
     return found, "diverged" if found else "ok"

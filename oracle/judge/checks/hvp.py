@@ -102,7 +102,9 @@ def _hvp_both(sides, values, seed: int, dtype: str, device: str, twin_only: bool
         if not twin_only:
             t_dx, t_dv, live = _torch_hvp(sides, vals, pos, cots, ws, dtype, device)
         try:
-            j_dx, j_dv = twin_program(sides.twin, "hvp", _twin_hvp, (0, 1, 2), vals, dtype, device, tuple(cots), tuple(ws))
+            j_dx, j_dv = twin_program(
+                sides.twin, "hvp", _twin_hvp, (0, 1, 2), vals, dtype, device, tuple(cots), tuple(ws)
+            )
         except Exception as exc:
             raise Refused(
                 "twin", f"the twin raised under vjp-of-vjp: {unsupported_reason(exc)}"

@@ -74,7 +74,9 @@ def _jvp_both(
     with precision_scope(dtype, device):
         t_out = None if twin_only else _torch_jvp(sides, vals, pos, tangents, dtype, device)
         try:
-            j_leaves, j_tan = twin_program(sides.twin, "jvp", _twin_jvp, (0, 1, 2), vals, dtype, device, tuple(tangents))
+            j_leaves, j_tan = twin_program(
+                sides.twin, "jvp", _twin_jvp, (0, 1, 2), vals, dtype, device, tuple(tangents)
+            )
         except Exception as exc:
             raise Refused(
                 "twin", f"the twin raised under jax.jvp: {unsupported_reason(exc)}"

@@ -2,7 +2,7 @@ r"""What the checks beyond the first-order vjp share: running torch and the twin
 one transform, comparing, judging a float32 gap again in float64, blame and diagnosis.
 
 Each transform check (:mod:`.jvp`, :mod:`.hvp`, :mod:`.vmap`) compares torch under a
-transform with the same transform of the twin in JAX, and hands :func:`run_transform` a
+transform with the same transform of the twin in JAX, and is run by a
 :class:`Transform`: how to compare one example and how to blame a disagreement.
 
 The rule: a wrong value is always a finding; a transform torch refuses (it raises under
@@ -38,7 +38,6 @@ from ..tolerance import (
 
 __all__ = [
     "Transform",
-    "run_transform",
     "unsupported_reason",
     "tolerance_for",
     "Judged",
@@ -51,8 +50,15 @@ _ROUNDING = 1e-9
 
 
 def twin_program(
-    twin: Any, which: str, body: Callable, statics: tuple, values: Sequence[Any], dtype: str,
-    device: str, *extra, axes=(),
+    twin: Any,
+    which: str,
+    body: Callable,
+    statics: tuple,
+    values: Sequence[Any],
+    dtype: str,
+    device: str,
+    *extra,
+    axes=(),
 ):
     """The twin's program ``body`` for one transform, compiled once per signature by the
     pair's :class:`~oracle.pair.twin_side.TwinSide` (which frees it when verify ends)."""
@@ -111,7 +117,6 @@ def uniform(rng: np.random.Generator, shapes, np_dtype) -> list[np.ndarray]:
 
 def diff_positions(specs) -> list[int]:
     return [i for i, s in enumerate(specs) if getattr(s, "grad", False)]
-
 
 
 class Judged:
@@ -195,7 +200,6 @@ def again_in_float64(
         j = run(True)[1]
         return compare_all(sides, labels, t32, j, "float32", forward=forward)
     return compare_all(sides, labels, t, j, "float64", forward=forward)
-
 
 
 # --- verdicts -----------------------------------------------------------------------------
@@ -317,7 +321,12 @@ def _finding(check: str, j: Judged, blame: str, dtype: str, device: str, confirm
     verdict = Verdict(blame, diag, detail, factor)
     argument = None if isinstance(j.argument, tuple) else j.argument  # a cotangent: none
     return divergence(
-        check, verdict, dtype=dtype, device=device, argument=argument, comparison=j.c,
+        check,
+        verdict,
+        dtype=dtype,
+        device=device,
+        argument=argument,
+        comparison=j.c,
         phase=j.phase,
     )
 
@@ -334,7 +343,7 @@ def _refusal_finding(check: str, r: Refused, dtype: str, device: str) -> Diverge
 
 @dataclass(frozen=True)
 class Transform:
-    """One transform check, as :func:`run_transform` runs it.
+    """One transform check: how to compare one example and how to blame a disagreement.
 
     ``compare(sides, values, seed, dtype, device, thorough)`` returns what disagrees on
     one example (raising :class:`Refused` or :class:`Skip`); ``blame(sides, values, seed,
@@ -346,55 +355,46 @@ class Transform:
     blame: Callable[..., str]
 
     def run(
-        self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str, *,
-        asked: bool, thorough: bool,
+        self,
+        sides: Any,
+        values: Sequence[Any],
+        seed: int,
+        dtype: str,
+        device: str,
+        *,
+        asked: bool,
+        thorough: bool,
     ) -> tuple[list[Divergence], str]:
-        return run_transform(
-            self, sides, values, seed, dtype, device, asked=asked, thorough=thorough
-        )
-
-
-def run_transform(
-    t: Transform,
-    sides: Any,
-    values: Sequence[Any],
-    seed: int,
-    dtype: str,
-    device: str,
-    *,
-    asked: bool,
-    thorough: bool,
-) -> tuple[list[Divergence], str]:
-    """One transform check on one example: (findings, capability status). ``thorough``:
-    every variant of the check (vmap: the batch dimension at every position)."""
-    try:
-        bad = t.compare(sides, values, seed, dtype, device, thorough)
-    except Skip:
-        return [], NOT_CHECKED
-    except Refused as r:
-        status = f"unsupported: {r.reason}"
-        return ([_refusal_finding(t.name, r, dtype, device)] if asked else []), status
-    if not bad:
-        return [], "ok"
-    first = bad[0]
-    blame = _safe(lambda: t.blame(sides, values, seed, device, first))
-
-    def rerun(v):
+        """One example: (findings, capability status). ``thorough``: every variant of
+        the check (vmap: the batch dimension at every position)."""
         try:
-            return t.compare(sides, v, seed, "float64", device, True)
+            bad = self.compare(sides, values, seed, dtype, device, thorough)
+        except Skip:
+            return [], NOT_CHECKED
         except Refused as r:
-            if r.side != "torch" or dtype == "float64":
-                raise
-            # torch_fn does not run in float64 (see again_in_float64)
-            return t.compare(sides, v, seed, dtype, device, True)
+            status = f"unsupported: {r.reason}"
+            return ([_refusal_finding(self.name, r, dtype, device)] if asked else []), status
+        if not bad:
+            return [], "ok"
+        first = bad[0]
+        blame = _safe(lambda: self.blame(sides, values, seed, device, first))
 
-    if blame == "none" or _rounding(first):
-        return [], "ok"
+        def rerun(v):
+            try:
+                return self.compare(sides, v, seed, "float64", device, True)
+            except Refused as r:
+                if r.side != "torch" or dtype == "float64":
+                    raise
+                # torch_fn does not run in float64 (see again_in_float64)
+                return self.compare(sides, v, seed, dtype, device, True)
 
-    def confirm(c: float) -> bool:
-        return _same_ratio_elsewhere(rerun, sides, values, first, c)
+        if blame == "none" or _rounding(first):
+            return [], "ok"
 
-    return [_finding(t.name, first, blame, dtype, device, confirm)], "diverged"
+        def confirm(c: float) -> bool:
+            return _same_ratio_elsewhere(rerun, sides, values, first, c)
+
+        return [_finding(self.name, first, blame, dtype, device, confirm)], "diverged"
 
 
 def _rounding(j: Judged) -> bool:

@@ -126,7 +126,10 @@ def settings_findings(sides: Sides, dtype: str, device: str) -> list[Divergence]
     changes, sides.torch.guard.changes[:] = list(sides.torch.guard.changes), []
     return [
         divergence(
-            "error", Verdict(side, "error", text, reason="setting_changed"), dtype=dtype, device=device
+            "error",
+            Verdict(side, "error", text, reason="setting_changed"),
+            dtype=dtype,
+            device=device,
         )
         for side, text in dict.fromkeys(changes)
     ]

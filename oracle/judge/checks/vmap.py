@@ -138,11 +138,32 @@ def _vmap_both(
         )
         try:
             if not grads:
-                j = list(twin_program(sides.twin, "vmap", _twin_vmap, (0, 1, 2, 3, 4), vals, dtype, device, axes=(in_diff, in_arr)))
+                j = list(
+                    twin_program(
+                        sides.twin,
+                        "vmap",
+                        _twin_vmap,
+                        (0, 1, 2, 3, 4),
+                        vals,
+                        dtype,
+                        device,
+                        axes=(in_diff, in_arr),
+                    )
+                )
             else:
                 axes_ = (in_diff, in_arr)
                 j = list(
-                    twin_program(sides.twin, "vmap_grad", _twin_vmap_grad, (0, 1, 2, 3, 4), vals, dtype, device, tuple(cots), axes=axes_)
+                    twin_program(
+                        sides.twin,
+                        "vmap_grad",
+                        _twin_vmap_grad,
+                        (0, 1, 2, 3, 4),
+                        vals,
+                        dtype,
+                        device,
+                        tuple(cots),
+                        axes=axes_,
+                    )
                 )
         except Exception as exc:
             raise Refused(
