@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench campaign lint clean
+.PHONY: install run test docs pictures bench campaign lint clean
 
 $(STAMP): pyproject.toml Makefile constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# the documentation site, from nothing, into site/: --strict stops at a broken link, a
+# missing API reference or a benchmark table without its data (docs/_tools/bench_tables.py)
+docs: $(STAMP)
+	rm -rf site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+# the site's pictures, drawn by the oracle itself from fixed seeds (docs/img/*.png)
+pictures: $(STAMP)
+	$(BIN)/python docs/_tools/draw_pictures.py --out docs/img
+
+# refreshes the site's tables: cp bench-results/bench.json docs/benchmarks/bench.json
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/run.py --json bench-results/bench.json
 
@@ -36,4 +47,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check oracle losses tests
 
 clean:
-	rm -rf $(VENV) .hypothesis bench-results
+	rm -rf $(VENV) .hypothesis bench-results site

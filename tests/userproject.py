@@ -73,7 +73,7 @@ def test_twins(oracle_pair, oracle_check):
 
 def write_project(path: Path, *, conftest: bool = True) -> Path:
     """``mypairs.py``, ``test_twins.py`` and (optionally) ``conftest.py`` that imports
-    ``mypairs``: the layout the README shows."""
+    ``mypairs``: the layout docs/how-to/pytest.md shows."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "mypairs.py").write_text(PAIRS)
     (path / "test_twins.py").write_text(TEST_FILE)

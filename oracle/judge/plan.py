@@ -29,8 +29,8 @@ DEFAULT_EXAMPLES = 3
 #: compilations each: jvp, hvp, vmap at two positions, per-example vjp), per twin, dtype,
 #: device and argument ranks, in one process. Compilation, not execution, is what the
 #: extra checks cost: a later verify of the same pair looks at examples of the shapes
-#: compiled already, so the default verify stays under 1.5x the vjp-only cost (measured;
-#: see the README)
+#: compiled already, which keeps the default verify near the vjp-only cost (measured:
+#: docs/explanation/benchmarks.md, "At the user's scale")
 NEW_SIGNATURES = 1
 # The signatures the default set has compiled for, and how many each (twin, dtype,
 # device, ranks) family has had, live on the TwinSide (``extra_compiled``,

@@ -81,6 +81,7 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "commit": commit,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_average_at_start": os.getloadavg(),
     }
 
@@ -507,6 +508,7 @@ def section_speed(quick: bool, cost: dict[str, Any] | None = None) -> dict[str, 
             "where": f"{worst['function']} {worst['elements']:,} {worst['dtype']}",
         },
         "checks": checks,
+        "targets": dict(TARGETS),
     }
 
 

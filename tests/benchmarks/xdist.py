@@ -2,7 +2,7 @@
 over projects of 2, 4 and 8 registered pairs, with a warm compilation cache.
 
 Each project (written into a temporary directory) has N small elementwise Functions
-with their twins and one test function, in one of the README's two layouts: the pair
+with their twins and one test function, in one of the two layouts of docs/how-to/pytest.md: the pair
 module named in ``pytest.ini`` (``oracle_modules``: the xdist controller, which runs no
 test, never imports torch or JAX) or imported by ``conftest.py`` (every process imports
 them, the controller too). Each configuration runs once cold (filling

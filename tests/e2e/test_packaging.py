@@ -47,3 +47,14 @@ def test_python_dash_m_oracle_finds_the_catalog_from_the_checkout_root():
     )
     assert proc.returncode == 0, proc.stderr
     assert "matrix_power_simplified  (losses._matrix)" in proc.stdout
+
+
+def test_oracle_registry_is_the_function_after_its_module_was_imported(tmp_path):
+    # oracle.registry() is a function of the contract (CONTRACT.md); a submodule of the
+    # same name once hid it once imported. A fresh process: this one has imported everything
+    import subprocess
+    import sys
+
+    code = "import oracle; oracle.twin; oracle.registry(); print(callable(oracle.registry))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "True", proc.stderr

@@ -387,7 +387,7 @@ def test_importing_torchax_leaves_torchs_global_switches_and_tables_as_they_were
 
 
 def test_importing_torchax_renames_torchs_privateuse1_device_for_good(after_auto):
-    # what cannot be undone (torch allows one rename per process), as the README says
+    # what cannot be undone (torch allows one rename per process), as docs/how-to/auto-twin.md says
     assert after_auto["privateuse1"] == "jax"
 
 
