@@ -12,6 +12,7 @@ import torch
 from hypothesis import settings as hsettings
 
 from .inputs.specs import example_strategy, normalize_dims, normalize_inputs
+from .judge.checks.compiled import dynamo_scope
 from .judge.tolerance import user_tolerances
 from .pair.auto_twin import auto_twin, is_auto
 from .pair.bridge import normalize_devices
@@ -183,6 +184,9 @@ def check_pair(
     with (
         torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []),
         _released(sides),
+        # a torch_fn under torch.compile: its recompile limit is an error, not a silent
+        # fall back to eager code (see oracle.judge.checks.compiled)
+        dynamo_scope(),
     ):
         for device in devices:
             for dtype in dtypes:

@@ -31,12 +31,14 @@ DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 
 @dataclass(frozen=True)
 class CheckName:
-    """A check ``checks=`` accepts: its name, what it compares (for messages) and the
-    module of ``oracle.judge.checks`` that implements it."""
+    """A check ``checks=`` accepts: its name, what it compares (for messages), the
+    module of ``oracle.judge.checks`` that implements it, and whether the default set
+    runs it (False: only when asked for; its capability row shows only then)."""
 
     name: str
     compares: str
     module: str
+    default: bool = True
 
 
 #: every check ``checks=`` accepts, in the order the capability table shows them; the
@@ -49,6 +51,8 @@ CHECKS: dict[str, CheckName] = {
         CheckName("hvp", "Second derivatives", "hvp"),
         CheckName("vmap", "Batched results", "vmap"),
         CheckName("contract", "Results", "contract"),
+        CheckName("opcheck", "Registrations", "opcheck", default=False),
+        CheckName("compile", "Compiled results", "compiled", default=False),
     )
 }
 CHECK_NAMES: tuple[str, ...] = tuple(CHECKS)

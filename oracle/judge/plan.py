@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import vocabulary
 from ..report.capabilities import NOT_CHECKED, worse
 from ..report.records import Divergence
 from ..vocabulary import CHECK_NAMES, EXTRA
@@ -80,13 +81,14 @@ class Beyond:
         compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
         if self.asked is not None:
             return [c for c in EXTRA if c in self.asked and c not in self.stopped]
+        default = [c for c in EXTRA if vocabulary.CHECKS[c].default]
         if self.every:
-            return list(EXTRA)
+            return default
         if self.done < DEFAULT_EXAMPLES and (
             sig in compiled or budget.get(_family(sig), 0) < NEW_SIGNATURES
         ):
-            return list(EXTRA)
-        return [c for c in EXTRA if c in self.hot]
+            return default
+        return [c for c in default if c in self.hot]
 
     def note_vjp(self, findings: Sequence[Divergence]) -> None:
         if self.vjp:

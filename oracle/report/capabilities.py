@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..vocabulary import CHECK_NAMES
+from ..vocabulary import CHECK_NAMES, CHECKS
 
-__all__ = ["NOT_CHECKED", "worse", "merge", "capability_table"]
+__all__ = ["NOT_CHECKED", "worse", "merge", "shown", "capability_table"]
 
 NOT_CHECKED = "not checked"
 
@@ -37,9 +37,19 @@ def merge(tables: Iterable[Mapping[str, str]]) -> dict[str, str]:
     return out
 
 
+def shown(capabilities: Mapping[str, str]) -> list[str]:
+    """The checks a table shows: the default set's, and the others that were looked at."""
+    return [
+        c
+        for c in CHECK_NAMES
+        if CHECKS[c].default or capabilities.get(c, NOT_CHECKED) != NOT_CHECKED
+    ]
+
+
 def capability_table(capabilities: Mapping[str, str]) -> str:
     """One line per check: ``  jvp       unsupported: no jvp staticmethod ...``."""
-    width = max(len(c) for c in CHECK_NAMES)
+    rows = shown(capabilities)
+    width = max(len(c) for c in rows)
     lines = [f"  {'check'.ljust(width)}  capability"]
-    lines += [f"  {c.ljust(width)}  {capabilities.get(c, NOT_CHECKED)}" for c in CHECK_NAMES]
+    lines += [f"  {c.ljust(width)}  {capabilities.get(c, NOT_CHECKED)}" for c in rows]
     return "\n".join(lines)

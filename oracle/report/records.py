@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..vocabulary import CHECKS
-from .capabilities import capability_table, merge
+from .capabilities import capability_table, merge, shown
 from .text import PREFIX, fmt, format_example, mismatch_message
 
 __all__ = [
@@ -217,8 +217,10 @@ class Report:
     @property
     def capabilities(self) -> dict[str, str]:
         """Check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked", over
-        every dtype and device (the worst status of any run)."""
-        return merge(r.capabilities for r in self.runs)
+        every dtype and device (the worst status of any run); the checks run only when
+        asked (opcheck, compile) appear when they were."""
+        merged = merge(r.capabilities for r in self.runs)
+        return {c: merged[c] for c in shown(merged)}
 
     @property
     def findings(self) -> list[Divergence]:

@@ -32,7 +32,10 @@ def test_a_second_verify_of_the_same_pair_compiles_nothing_new():
 
 
 def test_only_the_last_few_twins_keep_their_programs():
-    twins = [(lambda k: (lambda x: x * float(k)))(k) for k in range(twin_side.KEEP_TWINS + 1)]
+    def make(k):
+        return lambda x: x * float(k)
+
+    twins = [make(k) for k in range(twin_side.KEEP_TWINS + 1)]
     for k, twin in enumerate(twins):
         oracle.verify(lambda x, k=k: x * float(k), twin, [tensor("n")], **KW)
     assert twins[0] not in twin_side._KEPT  # the oldest: freed

@@ -13,6 +13,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 from ...pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ...pair.custom_ops import NO_FORWARD_MODE, custom_op_name
 from ...pair.outputs import flatten_torch
 from ...pair.twin_side import assemble
 from .base import Check
@@ -96,9 +97,13 @@ def _torch_jvp(sides, vals, pos, tangents, dtype: str, device: str) -> list[np.n
                 )
             leaves = flatten_torch(sides.torch.callable_for(dtype, device)(*args))
             tangents_out = [fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()]
-            return [None if x is None else torch_to_numpy(x) for x in tangents_out]
     except Exception as exc:
         raise torch_refusal(exc) from exc
+    op = custom_op_name(sides.torch.fn)
+    if op is not None and any(x is None for x in tangents_out):
+        # no error from torch, no tangent either: a refusal, not a wrong value of zero
+        raise Refused("torch", NO_FORWARD_MODE(op))
+    return [None if x is None else torch_to_numpy(x) for x in tangents_out]
 
 
 def _check_jvp(sides, values, seed, dtype, device) -> list[Judged]:

@@ -331,7 +331,7 @@ def _finding(check: str, j: Judged, blame: str, dtype: str, device: str, confirm
     )
 
 
-def _refusal_finding(check: str, r: Refused, dtype: str, device: str) -> Divergence:
+def refusal_finding(check: str, r: Refused, dtype: str, device: str) -> Divergence:
     detail = (
         f"{check} was asked for, and "
         + ("torch refuses it" if r.side == "torch" else "the twin cannot do it")
@@ -373,7 +373,7 @@ class Transform:
             return [], NOT_CHECKED
         except Refused as r:
             status = f"unsupported: {r.reason}"
-            return ([_refusal_finding(self.name, r, dtype, device)] if asked else []), status
+            return ([refusal_finding(self.name, r, dtype, device)] if asked else []), status
         if not bad:
             return [], "ok"
         first = bad[0]

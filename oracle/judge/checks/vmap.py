@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ...pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ...pair.custom_ops import NO_FUNC_GRADIENT, custom_op_name
 from ...pair.outputs import cotangents_for, flatten_torch, layout_of
 from ...pair.twin_side import assemble, twin_vjp
 from .base import Check
@@ -91,6 +92,9 @@ def _torch_vmap(sides, vals, kinds, in_dims, cots, grads: bool, dtype: str, devi
             out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
             t = [torch_to_numpy(x) for x in out]
     except Exception as exc:
+        op = custom_op_name(sides.torch.fn)
+        if op is not None and grads and "setup_context" in str(exc):
+            raise Refused("torch", NO_FUNC_GRADIENT(op)) from exc
         raise torch_refusal(exc) from exc
     return t
 
