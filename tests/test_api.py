@@ -88,9 +88,16 @@ def test_a_seed_is_drawn_unless_the_settings_are_derandomized():
 @pytest.mark.parametrize(
     "args, error, message",
     [
-        pytest.param((0, None, None), ValueError, "max_examples=0 must be at least 1", id="examples"),
+        pytest.param(
+            (0, None, None), ValueError, "max_examples=0 must be at least 1", id="examples"
+        ),
         pytest.param((10, -1, None), ValueError, "seed=-1 must be at least 0", id="seed"),
-        pytest.param((10, 1, {"derandomize": True}), TypeError, "settings must be a hypothesis.settings", id="settings"),
+        pytest.param(
+            (10, 1, {"derandomize": True}),
+            TypeError,
+            "settings must be a hypothesis.settings",
+            id="settings",
+        ),
     ],
 )
 def test_search_settings_misuse_names_the_argument(args, error, message):
@@ -102,8 +109,16 @@ def test_search_settings_misuse_names_the_argument(args, error, message):
     "torch_fn, jax_fn, error, message",
     [
         pytest.param(3, square, TypeError, "torch_fn must be callable", id="torch-fn"),
-        pytest.param(square, "manual", TypeError, 'jax_fn must be callable .* or "auto"', id="jax-fn"),
-        pytest.param(Factory(lambda dtype, device: square), "auto", ValueError, 'jax_fn="auto" needs torch_fn itself', id="auto-factory"),
+        pytest.param(
+            square, "manual", TypeError, 'jax_fn must be callable .* or "auto"', id="jax-fn"
+        ),
+        pytest.param(
+            Factory(lambda dtype, device: square),
+            "auto",
+            ValueError,
+            'jax_fn="auto" needs torch_fn itself',
+            id="auto-factory",
+        ),
     ],
 )
 def test_resolve_refuses_what_cannot_be_a_pair(torch_fn, jax_fn, error, message):
@@ -119,7 +134,9 @@ def test_a_module_is_resolved_with_its_parameters_first():
 
 def test_a_modules_tolerances_are_keyed_by_the_oracles_positions():
     plan = api._resolve(Affine(), lambda p, x, y: x, [X, X], None, None, None)
-    tols = api._user_tolerances({"w": 1e-3, 1: 1e-2}, {"w": 0.0, 1: 0.0}, ["float32"], plan, Affine())
+    tols = api._user_tolerances(
+        {"w": 1e-3, 1: 1e-2}, {"w": 0.0, 1: 0.0}, ["float32"], plan, Affine()
+    )
     # w is argument 0 of the functional call, b is 1, the user's x and y are 2 and 3
     assert sorted(tols["float32"]) == [0, 3]
     assert tols["float32"][3].rtol == 1e-2 and tols["float32"][0].rtol == 1e-3

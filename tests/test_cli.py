@@ -51,10 +51,20 @@ def test_help_exits_0_and_an_unknown_option_2():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        pytest.param(["--max-examples", "0", PAIRS], "--max-examples=0 must be at least 1", id="examples"),
+        pytest.param(
+            ["--max-examples", "0", PAIRS], "--max-examples=0 must be at least 1", id="examples"
+        ),
         pytest.param(["--seed", "-3", PAIRS], "--seed=-3 must be non-negative", id="seed"),
-        pytest.param(["no_such_module_for_the_oracle"], "cannot import module 'no_such_module_for_the_oracle'", id="module"),
-        pytest.param([PAIRS, "-k", "nothing_like_it"], "no registered pairs in tests.pairs_good matching 'nothing_like_it'", id="pattern"),
+        pytest.param(
+            ["no_such_module_for_the_oracle"],
+            "cannot import module 'no_such_module_for_the_oracle'",
+            id="module",
+        ),
+        pytest.param(
+            [PAIRS, "-k", "nothing_like_it"],
+            "no registered pairs in tests.pairs_good matching 'nothing_like_it'",
+            id="pattern",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_the_reason(argv, message):
@@ -80,11 +90,31 @@ def test_only_the_options_given_are_passed_to_verify(fake_verify):
 
 
 def test_every_option_reaches_verify(fake_verify):
-    run(PAIRS, "-k", "sin", "--seed", "1", "--dtype", "float64", "--max-examples", "3", "--checks", "jvp,vjp", "--timeout", "2.5", "--device", "cpu")
+    run(
+        PAIRS,
+        "-k",
+        "sin",
+        "--seed",
+        "1",
+        "--dtype",
+        "float64",
+        "--max-examples",
+        "3",
+        "--checks",
+        "jvp,vjp",
+        "--timeout",
+        "2.5",
+        "--device",
+        "cpu",
+    )
     ((_, kwargs),) = fake_verify.calls
     assert kwargs == {
-        "devices": ("cpu",), "seed": 1, "dtypes": ("float64",), "max_examples": 3,
-        "checks": ("jvp", "vjp"), "timeout": 2.5,
+        "devices": ("cpu",),
+        "seed": 1,
+        "dtypes": ("float64",),
+        "max_examples": 3,
+        "checks": ("jvp", "vjp"),
+        "timeout": 2.5,
     }
 
 
@@ -102,8 +132,10 @@ def test_exits_0_when_every_outcome_is_as_expected_and_writes_the_json(fake_veri
     payload = json.loads(path.read_text())
     assert payload["ok"] and payload["seed"] == 2
     assert {(r["name"], r["dtype"], r["outcome"]) for r in payload["rows"]} == {
-        ("cli_good_sin", "float32", "clean"), ("cli_good_sin", "float64", "clean"),
-        ("cli_scaled_exp", "float32", "flagged"), ("cli_scaled_exp", "float64", "flagged"),
+        ("cli_good_sin", "float32", "clean"),
+        ("cli_good_sin", "float64", "clean"),
+        ("cli_scaled_exp", "float32", "flagged"),
+        ("cli_scaled_exp", "float64", "flagged"),
     }
 
 
@@ -124,7 +156,9 @@ def test_asking_for_cuda_without_a_gpu_is_a_usage_error():
     assert cli._devices(None) == available_devices()
 
 
-@pytest.mark.parametrize("x, text", [(None, "-"), (float("nan"), "-"), (0.000123456, "0.000123"), (3, "3")])
+@pytest.mark.parametrize(
+    "x, text", [(None, "-"), (float("nan"), "-"), (0.000123456, "0.000123"), (3, "3")]
+)
 def test_numbers_in_the_table_have_three_significant_digits(x, text):
     assert cli._fmt(x) == text
 

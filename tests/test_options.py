@@ -25,7 +25,11 @@ def test_parse_checks_splits_strips_and_drops_repeats_in_the_given_order():
 @pytest.mark.parametrize(
     "text, message",
     [
-        pytest.param("vjp,grad", r"'vjp,grad': expected a comma-separated list .* \(unknown: grad\)", id="unknown"),
+        pytest.param(
+            "vjp,grad",
+            r"'vjp,grad': expected a comma-separated list .* \(unknown: grad\)",
+            id="unknown",
+        ),
         pytest.param(",", "expected a comma-separated list", id="empty"),
     ],
 )
@@ -46,7 +50,12 @@ def test_parse_timeout_refuses_what_is_not_a_positive_finite_number(text):
 
 def _finding(name="smooth_l1", argument=0, check="vjp", reproducer="print('replay')\n"):
     return SimpleNamespace(
-        name=name, dtype="float32", device="cpu", check=check, argument=argument, reproducer=reproducer
+        name=name,
+        dtype="float32",
+        device="cpu",
+        check=check,
+        argument=argument,
+        reproducer=reproducer,
     )
 
 
@@ -54,16 +63,26 @@ def _finding(name="smooth_l1", argument=0, check="vjp", reproducer="print('repla
     "finding, filename",
     [
         pytest.param(_finding(), "smooth_l1-float32-cpu-vjp-arg0.py", id="argument"),
-        pytest.param(_finding(argument=None, check="forward"), "smooth_l1-float32-cpu-forward.py", id="outputs"),
+        pytest.param(
+            _finding(argument=None, check="forward"),
+            "smooth_l1-float32-cpu-forward.py",
+            id="outputs",
+        ),
         pytest.param(_finding(name=""), "pair-float32-cpu-vjp-arg0.py", id="no-name"),
-        pytest.param(_finding(name="a/b c", argument="lin.weight"), "a_b_c-float32-cpu-vjp-arglin.weight.py", id="unsafe"),
+        pytest.param(
+            _finding(name="a/b c", argument="lin.weight"),
+            "a_b_c-float32-cpu-vjp-arglin.weight.py",
+            id="unsafe",
+        ),
     ],
 )
 def test_reproducer_filename_names_pair_dtype_device_check_and_argument(finding, filename):
     assert reproducer_filename(finding) == filename
 
 
-def test_write_reproducers_keeps_two_findings_of_one_kind_and_skips_those_without_a_script(tmp_path):
+def test_write_reproducers_keeps_two_findings_of_one_kind_and_skips_those_without_a_script(
+    tmp_path,
+):
     reports = [
         SimpleNamespace(findings=[_finding(reproducer="a = 1\n"), _finding(reproducer="b = 2\n")]),
         SimpleNamespace(findings=[_finding(reproducer="")]),  # a kink: nothing to replay
@@ -104,7 +123,9 @@ def test_enable_compile_cache_keeps_a_directory_the_user_chose(jax_cache_config,
     assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path / "users")
 
 
-def test_enable_compile_cache_keeps_every_program_in_the_given_directory(jax_cache_config, tmp_path):
+def test_enable_compile_cache_keeps_every_program_in_the_given_directory(
+    jax_cache_config, tmp_path
+):
     jax_cache_config.update("jax_compilation_cache_dir", None)
     assert enable_compile_cache(str(tmp_path)) == str(tmp_path)
     assert jax_cache_config.jax_compilation_cache_dir == str(tmp_path)

@@ -28,5 +28,7 @@ def test_an_unknown_name_is_an_attribute_error_naming_it():
 
 def test_import_oracle_loads_neither_torch_nor_jax():
     code = "import sys, oracle; print(sorted(m for m in ('torch', 'jax', 'hypothesis') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -15,8 +15,14 @@ class Config:
     """The parts of pytest.Config the plugin reads."""
 
     def __init__(self, options=None, ini=None, rootpath="/project", workerinput=None):
-        self.options = {"--oracle-seed": None, "--oracle-device": None, "--oracle-dtype": None,
-                        "--oracle-modules": None, "--oracle-no-compile-cache": False, **(options or {})}
+        self.options = {
+            "--oracle-seed": None,
+            "--oracle-device": None,
+            "--oracle-dtype": None,
+            "--oracle-modules": None,
+            "--oracle-no-compile-cache": False,
+            **(options or {}),
+        }
         self.ini = {"oracle_modules": [], "oracle_compile_cache": True, **(ini or {})}
         self.rootpath = rootpath
         self.stash = pytest.Stash()
@@ -66,8 +72,13 @@ def test_the_controller_hands_its_seed_to_each_worker():
 
 
 def test_the_header_names_the_seed_devices_asked_and_dtypes():
-    config = configured(options={"--oracle-seed": 3, "--oracle-device": ["cpu"], "--oracle-dtype": ["float64"]})
-    assert plugin.pytest_report_header(config) == "oracle: --oracle-seed=3 (devices cpu; dtypes float64)"
+    config = configured(
+        options={"--oracle-seed": 3, "--oracle-device": ["cpu"], "--oracle-dtype": ["float64"]}
+    )
+    assert (
+        plugin.pytest_report_header(config)
+        == "oracle: --oracle-seed=3 (devices cpu; dtypes float64)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,10 +104,14 @@ def test_the_modules_come_from_the_option_before_the_ini():
 
 
 def test_registered_cases_are_one_per_pair_device_and_dtype_marked_oracle():
-    cases = plugin.registered_cases(["tests.pairs_good"], dtypes=("float32",), devices=("cpu", "cuda"))
+    cases = plugin.registered_cases(
+        ["tests.pairs_good"], dtypes=("float32",), devices=("cpu", "cuda")
+    )
     assert [c.id for c in cases] == [
-        "cli_good_sin-float32-cpu", "cli_good_sin-float32-cuda",
-        "cli_scaled_exp-float32-cpu", "cli_scaled_exp-float32-cuda",
+        "cli_good_sin-float32-cpu",
+        "cli_good_sin-float32-cuda",
+        "cli_scaled_exp-float32-cpu",
+        "cli_scaled_exp-float32-cuda",
     ]
     assert all(m.name == "oracle" for c in cases for m in c.marks)
     assert str(cases[0].values[0]) == "cli_good_sin-float32-cpu"

@@ -21,7 +21,9 @@ def empty_registry(monkeypatch):
 
 
 def finding(dtype="float32", blame="torch", diagnosis="scaled", factor=2.0, argument=0):
-    return Divergence("vjp", argument, blame, diagnosis, "off", dtype, "cpu", factor=factor, max_abs_error=1.5)
+    return Divergence(
+        "vjp", argument, blame, diagnosis, "off", dtype, "cpu", factor=factor, max_abs_error=1.5
+    )
 
 
 # --- Known ------------------------------------------------------------------------
@@ -43,7 +45,10 @@ def test_known_never_matches_a_kink():
 
 
 def test_known_describes_what_it_asks_for():
-    assert Known("x", check="vjp", argument=(0, 1), factor=2.0).describe() == "check=vjp, argument=0|1, factor=2"
+    assert (
+        Known("x", check="vjp", argument=(0, 1), factor=2.0).describe()
+        == "check=vjp, argument=0|1, factor=2"
+    )
     assert Known("x").describe() == "any finding"
 
 
@@ -67,7 +72,13 @@ def pair(known=None):
 
 def report(*divergences):
     runs = [
-        RunSummary("float32", "cpu", examples=10, kinks=1, capabilities={"vjp": "ok", "jvp": "unsupported: no jvp"}),
+        RunSummary(
+            "float32",
+            "cpu",
+            examples=10,
+            kinks=1,
+            capabilities={"vjp": "ok", "jvp": "unsupported: no jvp"},
+        ),
         RunSummary("float64", "cpu", examples=12),
     ]
     return SimpleNamespace(runs=runs, divergences=list(divergences))
@@ -108,11 +119,20 @@ def test_a_specimen_flagged_otherwise_is_not_expected():
 
 def test_a_specimen_declared_for_one_dtype_is_expected_clean_in_the_other():
     p = pair(Known("float32 only", dtypes="float32"))
-    assert rows(p, report(finding("float32"))) == [("float32", "flagged", True), ("float64", "clean", True)]
+    assert rows(p, report(finding("float32"))) == [
+        ("float32", "flagged", True),
+        ("float64", "clean", True),
+    ]
 
 
 def test_compact_capabilities_leave_out_the_vjp_and_shorten_statuses():
-    table = {"vjp": "ok", "jvp": "unsupported: x", "hvp": "diverged", "vmap": "not checked", "contract": "ok"}
+    table = {
+        "vjp": "ok",
+        "jvp": "unsupported: x",
+        "hvp": "diverged",
+        "vmap": "not checked",
+        "contract": "ok",
+    }
     assert _compact(table) == "jvp=no,hvp=X,vmap=-,contract=ok"
 
 
@@ -159,7 +179,9 @@ def test_a_known_divergence_given_as_text_becomes_a_known():
 def test_a_name_taken_by_another_module_is_refused():
     twin(jnp.sin, inputs=[TensorSpec(("n",))])(DoubleSin)
     registration._REGISTRY["double_sin"].module = "elsewhere"
-    with pytest.raises(ValueError, match="'double_sin' is already registered by elsewhere; pass name="):
+    with pytest.raises(
+        ValueError, match="'double_sin' is already registered by elsewhere; pass name="
+    ):
         twin(jnp.sin, inputs=[TensorSpec(("n",))])(DoubleSin)
 
 
@@ -167,7 +189,11 @@ def test_a_name_taken_by_another_module_is_refused():
     "kwargs, message",
     [
         pytest.param({"jax_fn": "manual"}, 'jax_fn must be callable or "auto"', id="jax-fn"),
-        pytest.param({"jax_fn": jnp.sin, "known_divergence": 3}, "known_divergence must be a string", id="known"),
+        pytest.param(
+            {"jax_fn": jnp.sin, "known_divergence": 3},
+            "known_divergence must be a string",
+            id="known",
+        ),
     ],
 )
 def test_twin_misuse_is_a_type_error(kwargs, message):

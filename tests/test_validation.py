@@ -93,7 +93,9 @@ def test_normalize_checks_takes_none_a_list_or_comma_separated_text():
 @pytest.mark.parametrize(
     "checks, error, message",
     [
-        pytest.param(["vjp", "grad"], ValueError, "unknown check 'grad'; expected a subset of", id="unknown"),
+        pytest.param(
+            ["vjp", "grad"], ValueError, "unknown check 'grad'; expected a subset of", id="unknown"
+        ),
         pytest.param([], ValueError, "expected at least one of", id="empty"),
         pytest.param(" , ", ValueError, "expected at least one of", id="blank-text"),
         pytest.param(3, TypeError, "checks must be None or a list", id="number"),

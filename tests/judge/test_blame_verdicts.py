@@ -108,7 +108,9 @@ def test_two_conventions_at_a_kink_that_agree_off_it_are_a_kink():
 
     x = np.array([0.0, -1.2, 2.0])
     probe = Probe(
-        torch_grad=lambda x, c: c * np.where(x >= 0, 1.0, -1.0), twin_grad=lambda x, c: c * np.sign(x), x=x
+        torch_grad=lambda x, c: c * np.where(x >= 0, 1.0, -1.0),
+        twin_grad=lambda x, c: c * np.sign(x),
+        x=x,
     )
     probe.phi = phi.__get__(probe)
     v = judge(probe)
@@ -122,11 +124,14 @@ def test_two_conventions_at_a_kink_that_agree_off_it_are_a_kink():
     "err, reason, detail",
     [
         pytest.param(
-            SideError("torch", "backward", ValueError("bad\nsecond line")), "raised",
-            "the PyTorch side raised in its backward: ValueError: bad", id="raised",
+            SideError("torch", "backward", ValueError("bad\nsecond line")),
+            "raised",
+            "the PyTorch side raised in its backward: ValueError: bad",
+            id="raised",
         ),
         pytest.param(
-            SideError("twin", "forward", TimeoutError("timed out after 1 s"), timed_out=True), "timeout",
+            SideError("twin", "forward", TimeoutError("timed out after 1 s"), timed_out=True),
+            "timeout",
             "the JAX twin timed out in its forward: timed out after 1 s; the run for this dtype and device stopped there",
             id="timeout",
         ),
@@ -134,7 +139,13 @@ def test_two_conventions_at_a_kink_that_agree_off_it_are_a_kink():
 )
 def test_side_error_blames_the_side_that_raised_with_reason_and_phase(err, reason, detail):
     v = side_error(err)
-    assert (v.blame, v.diagnosis, v.reason, v.phase, v.detail) == (err.side, "error", reason, err.stage, detail)
+    assert (v.blame, v.diagnosis, v.reason, v.phase, v.detail) == (
+        err.side,
+        "error",
+        reason,
+        err.stage,
+        detail,
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,7 +157,9 @@ def test_side_error_blames_the_side_that_raised_with_reason_and_phase(err, reaso
         pytest.param(np.zeros(2), np.array([1.0, 1.0]), False, id="torch-has-one"),
     ],
 )
-def test_disconnected_only_where_torch_gives_none_and_the_twin_does_not_give_zero(torch_grad, twin_grad, disconnected_):
+def test_disconnected_only_where_torch_gives_none_and_the_twin_does_not_give_zero(
+    torch_grad, twin_grad, disconnected_
+):
     v = disconnected(2, torch_grad, twin_grad, cut=False)
     assert (v is not None) is disconnected_
     if v is not None:
@@ -164,7 +177,9 @@ def test_an_output_mismatch_is_unknown_and_says_nonfinite_when_it_is():
     v = output_mismatch(1, compare(np.array([1.0, np.inf]), np.array([1.0, 2.0]), tol))
     assert (v.blame, v.diagnosis) == ("unknown", "nonfinite")
     assert v.detail.startswith("output 1 differs: 1 of 2 elements beyond tolerance")
-    assert output_mismatch(0, compare(np.array([3.0]), np.array([2.0]), tol)).diagnosis == "mismatch"
+    assert (
+        output_mismatch(0, compare(np.array([3.0]), np.array([2.0]), tol)).diagnosis == "mismatch"
+    )
 
 
 def test_compiled_differs_blames_the_twin_with_both_values():

@@ -38,12 +38,23 @@ def verdict(torch, twin=None):
     [
         pytest.param(lambda x, c: 2 * c * np.cos(x), "scaled", 2.0, id="scaled"),
         pytest.param(lambda x, c: -c * np.cos(x), "sign_flipped", None, id="sign-flipped"),
-        pytest.param(lambda x, c: np.where(x > 1, 0.0, c * np.cos(x)), "zero", None, id="zero-somewhere"),
+        pytest.param(
+            lambda x, c: np.where(x > 1, 0.0, c * np.cos(x)), "zero", None, id="zero-somewhere"
+        ),
         pytest.param(lambda x, c: np.cos(x), "ignores_grad_output", None, id="ignores-grad-output"),
-        pytest.param(lambda x, c: c * np.cos(x) + 1.0, "not_linear_in_grad_output", None, id="affine"),
-        pytest.param(lambda x, c: c * np.cos(x) + c**2, "not_linear_in_grad_output", None, id="quadratic"),
+        pytest.param(
+            lambda x, c: c * np.cos(x) + 1.0, "not_linear_in_grad_output", None, id="affine"
+        ),
+        pytest.param(
+            lambda x, c: c * np.cos(x) + c**2, "not_linear_in_grad_output", None, id="quadratic"
+        ),
         pytest.param(lambda x, c: c * np.sin(x), "mismatch", None, id="mismatch"),
-        pytest.param(lambda x, c: np.where(x == 2.0, np.inf, c * np.cos(x)), "nonfinite", None, id="nonfinite"),
+        pytest.param(
+            lambda x, c: np.where(x == 2.0, np.inf, c * np.cos(x)),
+            "nonfinite",
+            None,
+            id="nonfinite",
+        ),
     ],
 )
 def test_a_wrong_torch_gradient_is_diagnosed(torch_grad, diagnosis, factor):
@@ -52,7 +63,10 @@ def test_a_wrong_torch_gradient_is_diagnosed(torch_grad, diagnosis, factor):
 
 
 def test_an_affine_backward_is_said_to_add_a_term():
-    assert "adds a term that does not depend on grad_output" in verdict(lambda x, c: c * np.cos(x) + 1.0).detail
+    assert (
+        "adds a term that does not depend on grad_output"
+        in verdict(lambda x, c: c * np.cos(x) + 1.0).detail
+    )
 
 
 def test_a_transposed_gradient_is_diagnosed_on_square_matrices():
@@ -64,7 +78,10 @@ def test_a_transposed_gradient_is_diagnosed_on_square_matrices():
 
 def test_a_backward_that_changes_between_calls_is_nondeterministic():
     rng = np.random.default_rng(0)
-    assert verdict(lambda x, c: c * np.cos(x) + rng.standard_normal(x.shape)).diagnosis == "nondeterministic"
+    assert (
+        verdict(lambda x, c: c * np.cos(x) + rng.standard_normal(x.shape)).diagnosis
+        == "nondeterministic"
+    )
 
 
 def test_a_ratio_seen_at_one_element_only_is_not_called_scaled():

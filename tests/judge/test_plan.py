@@ -42,7 +42,12 @@ class FakeCheck:
 def checks(monkeypatch):
     fakes = {name: FakeCheck(name) for name in EXTRA}
     made = {
-        name: Check(name, run=fake.run, follows_vjp=lambda d: d.check in ("hvp", "vmap"), probes_refusal=name == "jvp")
+        name: Check(
+            name,
+            run=fake.run,
+            follows_vjp=lambda d: d.check in ("hvp", "vmap"),
+            probes_refusal=name == "jvp",
+        )
         for name, fake in fakes.items()
     }
     monkeypatch.setattr(plan, "registered", lambda name: made[name])
@@ -178,7 +183,12 @@ def test_note_vjp_records_the_vjps_capability(asked, findings, status):
 def test_keep_drops_what_follows_from_a_wrong_vjp_under_the_default_set_only(checks):
     found = [finding("vjp"), finding("hvp"), finding("vmap"), finding("jvp")]
     assert [d.check for d in Beyond(None).keep(found)] == ["vjp", "jvp"]
-    assert [d.check for d in Beyond(("vjp", "hvp", "vmap", "jvp")).keep(found)] == ["vjp", "hvp", "vmap", "jvp"]
+    assert [d.check for d in Beyond(("vjp", "hvp", "vmap", "jvp")).keep(found)] == [
+        "vjp",
+        "hvp",
+        "vmap",
+        "jvp",
+    ]
     kink_only = [finding("vjp", blame="kink"), finding("hvp")]
     assert Beyond(None).keep(kink_only) == kink_only
 

@@ -71,7 +71,14 @@ class DoubledSquare(torch.autograd.Function):
 def probe():
     specs = (TensorSpec(("n",)),)
     twin = TwinSide(lambda x: x * x, specs)
-    p = Probe(TorchSide(DoubledSquare.apply, specs), twin, [np.array([1.0, -2.0])], [0], [np.array([0.5, 1.0])], "cpu")
+    p = Probe(
+        TorchSide(DoubledSquare.apply, specs),
+        twin,
+        [np.array([1.0, -2.0])],
+        [0],
+        [np.array([0.5, 1.0])],
+        "cpu",
+    )
     yield p
     twin.release()
 

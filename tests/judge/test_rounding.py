@@ -16,7 +16,10 @@ from oracle.pair.twin_side import TwinSide
 
 
 def magnitudes(f, *args):
-    args = [np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f" else np.asarray(a) for a in args]
+    args = [
+        np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+        for a in args
+    ]
     with precision_scope("float64", "cpu"):
         closed = jax.make_jaxpr(f)(*args)
         return magnitudes_of_jaxpr(closed, args)
@@ -35,7 +38,9 @@ def test_a_dot_product_sums_the_magnitudes_of_its_products():
 
 
 def test_moving_data_moves_the_magnitudes():
-    (mag,) = magnitudes(lambda a, b: (a - b).T.reshape(-1), [[1.0, 2.0], [3.0, 4.0]], np.ones((2, 2)))
+    (mag,) = magnitudes(
+        lambda a, b: (a - b).T.reshape(-1), [[1.0, 2.0], [3.0, 4.0]], np.ones((2, 2))
+    )
     assert mag.tolist() == [2.0, 4.0, 3.0, 5.0]  # |a| + |b|, transposed and flattened
 
 

@@ -132,7 +132,9 @@ def test_user_tolerances_of_numbers_apply_to_every_argument_in_every_dtype():
 
 
 def test_user_tolerances_of_dicts_apply_per_argument():
-    tols = user_tolerances({1: 1e-2, "weight": 0.0}, {1: 1e-5, "weight": 1e-4}, ["float32"], [0, 1, "weight"])
+    tols = user_tolerances(
+        {1: 1e-2, "weight": 0.0}, {1: 1e-5, "weight": 1e-4}, ["float32"], [0, 1, "weight"]
+    )
     assert tols["float32"][1] == Tolerance(1e-2, 1e-5, None, scaled_atol=False)
     assert tols["float32"]["weight"].atol == 1e-4
 
@@ -147,11 +149,25 @@ def test_no_user_tolerance_is_none():
         pytest.param(1e-3, None, "rtol=0.001 was given without atol", id="rtol-alone"),
         pytest.param(None, 1e-3, "atol=0.001 was given without rtol", id="atol-alone"),
         pytest.param(-1.0, 1e-3, "rtol must be a non-negative number", id="negative"),
-        pytest.param({0: 1e-3}, 1e-3, "give both as numbers .* or both as dicts", id="dict-and-number"),
-        pytest.param({5: 1e-3}, {5: 1e-3}, "names argument 5, which is not a differentiated", id="unknown-key"),
+        pytest.param(
+            {0: 1e-3}, 1e-3, "give both as numbers .* or both as dicts", id="dict-and-number"
+        ),
+        pytest.param(
+            {5: 1e-3},
+            {5: 1e-3},
+            "names argument 5, which is not a differentiated",
+            id="unknown-key",
+        ),
         pytest.param({True: 1e-3}, {True: 1e-3}, "names argument True", id="bool-key"),
-        pytest.param({0: 1e-3, 1: 1e-3}, {0: 1e-3}, "rtol names argument 1 but atol does not", id="keys-differ"),
-        pytest.param({0: 1e-3}, {0: float("nan")}, r"atol\[0\] must be a non-negative", id="nan-in-dict"),
+        pytest.param(
+            {0: 1e-3, 1: 1e-3},
+            {0: 1e-3},
+            "rtol names argument 1 but atol does not",
+            id="keys-differ",
+        ),
+        pytest.param(
+            {0: 1e-3}, {0: float("nan")}, r"atol\[0\] must be a non-negative", id="nan-in-dict"
+        ),
     ],
 )
 def test_user_tolerances_misuse_is_refused_with_the_fix(rtol, atol, message):

@@ -63,8 +63,8 @@ def test_precision_scope_restores_jax_and_torch_settings_after_the_block(tf32_on
 
 def test_precision_scope_restores_the_settings_after_an_exception(tf32_on):
     before = _settings()
-    with pytest.raises(ZeroDivisionError), precision_scope("float64", "cuda"):
-        1 / 0
+    with pytest.raises(RuntimeError, match="in the block"), precision_scope("float64", "cuda"):
+        raise RuntimeError("in the block")
     assert _settings() == before
 
 
@@ -73,7 +73,9 @@ def test_precision_scope_on_the_cpu_leaves_tf32_alone(tf32_on):
         assert torch.backends.cuda.matmul.allow_tf32 is True
 
 
-@pytest.mark.parametrize("dtype, torch_dtype", [("float32", torch.float32), ("float64", torch.float64)])
+@pytest.mark.parametrize(
+    "dtype, torch_dtype", [("float32", torch.float32), ("float64", torch.float64)]
+)
 def test_to_torch_casts_floats_to_the_dtype_and_integers_to_int64(dtype, torch_dtype):
     values = [
         np.array([1.0, 2.0]),  # float64 drawn, cast to the dtype under test

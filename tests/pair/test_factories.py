@@ -100,5 +100,7 @@ def test_a_builder_that_is_not_callable_is_refused():
 
 def test_a_factory_returning_no_callable_is_named_with_the_dtype_and_device():
     f = Factory(lambda dtype, device: 3)
-    with pytest.raises(TypeError, match="returned int for dtype=float32, device=cpu; expected a callable"):
+    with pytest.raises(
+        TypeError, match="returned int for dtype=float32, device=cpu; expected a callable"
+    ):
         f.build("float32", "cpu")

@@ -135,7 +135,10 @@ def test_jax_x64_turned_on_globally_is_put_back_and_blamed_on_the_twin():
     guard.call("twin", "forward", jax.config.update, "jax_enable_x64", True)
     assert not x64_global()
     assert guard.changes == [
-        ("twin", "the JAX twin turned JAX's x64 mode on globally in its forward (the oracle put it back)")
+        (
+            "twin",
+            "the JAX twin turned JAX's x64 mode on globally in its forward (the oracle put it back)",
+        )
     ]
 
 

@@ -89,10 +89,25 @@ def test_the_strategy_puts_the_fixed_values_in_place_of_the_drawn_ones():
     "param_specs, error, message",
     [
         pytest.param([X], TypeError, "param_specs must be a dict", id="not-a-dict"),
-        pytest.param({"bias": X}, ValueError, "'bias' is not a trainable parameter .* scale, shift", id="unknown"),
+        pytest.param(
+            {"bias": X},
+            ValueError,
+            "'bias' is not a trainable parameter .* scale, shift",
+            id="unknown",
+        ),
         pytest.param({"frozen": X}, ValueError, "'frozen' is not a trainable", id="frozen"),
-        pytest.param({"scale": 1.0}, TypeError, r"param_specs\['scale'\] must be oracle.tensor", id="not-a-spec"),
-        pytest.param({"scale": TensorSpec((3,))}, ValueError, "has shape '3'; the parameter's shape is '2'", id="shape"),
+        pytest.param(
+            {"scale": 1.0},
+            TypeError,
+            r"param_specs\['scale'\] must be oracle.tensor",
+            id="not-a-spec",
+        ),
+        pytest.param(
+            {"scale": TensorSpec((3,))},
+            ValueError,
+            "has shape '3'; the parameter's shape is '2'",
+            id="shape",
+        ),
     ],
 )
 def test_param_specs_misuse_is_refused_with_the_parameters_named(param_specs, error, message):
@@ -101,7 +116,9 @@ def test_param_specs_misuse_is_refused_with_the_parameters_named(param_specs, er
 
 
 def test_param_specs_for_a_module_without_parameters_is_refused():
-    with pytest.raises(ValueError, match="param_specs is for an nn.Module with trainable parameters"):
+    with pytest.raises(
+        ValueError, match="param_specs is for an nn.Module with trainable parameters"
+    ):
         module_pair(torch.nn.ReLU(), twin, [X], {"w": X})
 
 

@@ -22,7 +22,13 @@ def test_layout_of_sorts_arguments_into_diff_array_scalar_and_static():
     ]
     values = [None, None, None, None, 0.5, 3, "mean"]
     assert layout_of(specs, values) == (
-        "diff", "array", "array", "diff", "scalar", "static", "static",
+        "diff",
+        "array",
+        "array",
+        "diff",
+        "scalar",
+        "static",
+        "static",
     )
 
 

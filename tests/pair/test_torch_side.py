@@ -29,9 +29,13 @@ def test_returns_outputs_and_the_vector_jacobian_product_with_the_cotangent():
 
 
 def test_gradients_only_for_differentiated_arguments():
-    side = TorchSide(lambda x, w, i, c: (x * w)[i] * c, [X, W, IntegersSpec(("k",), 0, 2), ConstantSpec(3.0)])
+    side = TorchSide(
+        lambda x, w, i, c: (x * w)[i] * c, [X, W, IntegersSpec(("k",), 0, 2), ConstantSpec(3.0)]
+    )
     w = np.array([2.0, 3.0, 4.0])
-    out = side.run([X_VALUE, w, np.array([0, 2]), 3.0], "float32", "cpu", [np.ones(2, np.float32) * 0.5])
+    out = side.run(
+        [X_VALUE, w, np.array([0, 2]), 3.0], "float32", "cpu", [np.ones(2, np.float32) * 0.5]
+    )
     assert len(out.grads) == 1  # x only: w has grad=False, i and c are no tensors to differentiate
     # (x * w)[[0, 2]] * 3 with cotangent 0.5: 1.5 * w at 0 and 2, nothing at 1
     np.testing.assert_allclose(out.grads[0], [3.0, 0.0, 6.0])

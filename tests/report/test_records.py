@@ -11,19 +11,49 @@ from oracle.report.records import Divergence, Report, RunSummary
 
 
 def finding(check="vjp", argument=0, **kw):
-    base = dict(blame="torch", diagnosis="scaled", detail="torch = 2 x the twin", dtype="float32", device="cpu")
+    base = dict(
+        blame="torch",
+        diagnosis="scaled",
+        detail="torch = 2 x the twin",
+        dtype="float32",
+        device="cpu",
+    )
     return Divergence(check, argument, **{**base, **kw})
 
 
 @pytest.mark.parametrize(
     "d, headline",
     [
-        pytest.param(finding(name="sq"), "[oracle] sq: vjp: gradient of argument 0 (float32, cpu): blame=torch, diagnosis=scaled", id="vjp"),
-        pytest.param(finding("forward", None), "[oracle] forward: forward outputs (float32, cpu): blame=torch, diagnosis=scaled", id="forward"),
-        pytest.param(finding("error", None), "[oracle] error: call (float32, cpu): blame=torch, diagnosis=scaled", id="error"),
-        pytest.param(finding("jvp", 1), "[oracle] jvp: argument 1 (float32, cpu): blame=torch, diagnosis=scaled", id="jvp"),
-        pytest.param(finding("contract", None), "[oracle] contract: the function (float32, cpu): blame=torch, diagnosis=scaled", id="contract"),
-        pytest.param(finding(twin="auto"), "[oracle] vjp: gradient of argument 0 (float32, cpu): blame=torch, diagnosis=scaled, twin=auto", id="auto"),
+        pytest.param(
+            finding(name="sq"),
+            "[oracle] sq: vjp: gradient of argument 0 (float32, cpu): blame=torch, diagnosis=scaled",
+            id="vjp",
+        ),
+        pytest.param(
+            finding("forward", None),
+            "[oracle] forward: forward outputs (float32, cpu): blame=torch, diagnosis=scaled",
+            id="forward",
+        ),
+        pytest.param(
+            finding("error", None),
+            "[oracle] error: call (float32, cpu): blame=torch, diagnosis=scaled",
+            id="error",
+        ),
+        pytest.param(
+            finding("jvp", 1),
+            "[oracle] jvp: argument 1 (float32, cpu): blame=torch, diagnosis=scaled",
+            id="jvp",
+        ),
+        pytest.param(
+            finding("contract", None),
+            "[oracle] contract: the function (float32, cpu): blame=torch, diagnosis=scaled",
+            id="contract",
+        ),
+        pytest.param(
+            finding(twin="auto"),
+            "[oracle] vjp: gradient of argument 0 (float32, cpu): blame=torch, diagnosis=scaled, twin=auto",
+            id="auto",
+        ),
     ],
 )
 def test_the_headline_says_what_was_found_where(d, headline):
@@ -32,8 +62,17 @@ def test_the_headline_says_what_was_found_where(d, headline):
 
 def test_the_message_has_the_torch_testing_body_tolerance_example_seed_and_replay():
     d = finding(
-        mismatched=2, total=3, max_abs_error=2.0, max_rel_error=1.0, worst_index=(1,), allowed=1e-5,
-        actual=4.0, expected=2.0, tolerance="rtol=1.0e-05", seed=7, reproducer="...",
+        mismatched=2,
+        total=3,
+        max_abs_error=2.0,
+        max_rel_error=1.0,
+        worst_index=(1,),
+        allowed=1e-5,
+        actual=4.0,
+        expected=2.0,
+        tolerance="rtol=1.0e-05",
+        seed=7,
+        reproducer="...",
         example={"dims": {"n": 3}, "args": [np.array([1.0, 2.0, 3.0])]},
     )
     lines = d.message().splitlines()
@@ -54,7 +93,12 @@ def test_the_message_of_an_error_or_a_derandomized_run_has_no_numbers_and_says_s
 
 
 def test_to_dict_is_json_with_non_finite_numbers_as_text_and_arrays_as_lists():
-    d = finding(example={"dims": {"n": 2}, "args": [np.array([np.nan, 1.0]), np.array([1, 2]), 0.5, object()]})
+    d = finding(
+        example={
+            "dims": {"n": 2},
+            "args": [np.array([np.nan, 1.0]), np.array([1, 2]), 0.5, object()],
+        }
+    )
     out = json.loads(json.dumps(d.to_dict()))
     assert out["max_abs_error"] == "nan" and out["worst_index"] is None
     assert out["example"]["args"][0] == {"dtype": "float64", "shape": [2], "values": ["nan", 1.0]}
@@ -67,7 +111,9 @@ def test_to_dict_is_json_with_non_finite_numbers_as_text_and_arrays_as_lists():
 def report(*divergences):
     runs = [
         RunSummary("float32", "cpu", examples=5, kinks=1, capabilities={"vjp": "ok"}),
-        RunSummary("float64", "cpu", examples=6, capabilities={"vjp": "diverged", "jvp": "unsupported: x"}),
+        RunSummary(
+            "float64", "cpu", examples=6, capabilities={"vjp": "diverged", "jvp": "unsupported: x"}
+        ),
     ]
     return Report("sq", runs, list(divergences), seed=3)
 
@@ -86,7 +132,9 @@ def test_the_reports_capabilities_are_the_worst_over_its_runs():
 
 
 def test_the_text_has_a_headline_a_row_per_run_the_capabilities_and_each_finding():
-    text = str(report(finding(dtype="float64", max_abs_error=2.0), finding(blame="kink", detail="at 0")))
+    text = str(
+        report(finding(dtype="float64", max_abs_error=2.0), finding(blame="kink", detail="at 0"))
+    )
     lines = text.splitlines()
     assert lines[0] == "[oracle] sq: 1 divergence in 11 examples (seed 3)"
     assert lines[2].split() == ["float32", "cpu", "5", "ok", "-", "-", "-", "1"]
@@ -98,7 +146,10 @@ def test_the_text_has_a_headline_a_row_per_run_the_capabilities_and_each_finding
 
 def test_a_clean_derandomized_report_says_so():
     r = Report("sq", [RunSummary("float32", "cpu", examples=4)], [], twin="auto")
-    assert str(r).splitlines()[0] == "[oracle] sq (automatic twin): no divergence in 4 examples (derandomized)"
+    assert (
+        str(r).splitlines()[0]
+        == "[oracle] sq (automatic twin): no divergence in 4 examples (derandomized)"
+    )
 
 
 def test_the_report_as_json_has_its_runs_and_divergences():

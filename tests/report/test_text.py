@@ -24,7 +24,9 @@ def test_fmt_renders_numbers_in_four_significant_digits(x, text):
 
 
 def test_mismatch_message_without_index_allowed_or_values():
-    msg = mismatch_message(what="Outputs", mismatched=1, total=4, max_abs=0.5, max_rel=0.25, index=None, allowed=None)
+    msg = mismatch_message(
+        what="Outputs", mismatched=1, total=4, max_abs=0.5, max_rel=0.25, index=None, allowed=None
+    )
     assert msg.splitlines() == [
         "Outputs are not close!",
         "Mismatched elements: 1 / 4 (25.0%)",
@@ -34,13 +36,24 @@ def test_mismatch_message_without_index_allowed_or_values():
 
 
 def test_mismatch_message_of_nothing_compared_says_zero_percent():
-    msg = mismatch_message(what="Gradients", mismatched=0, total=0, max_abs=0.0, max_rel=0.0, index=(), allowed=0.0)
+    msg = mismatch_message(
+        what="Gradients", mismatched=0, total=0, max_abs=0.0, max_rel=0.0, index=(), allowed=0.0
+    )
     assert "Mismatched elements: 0 / 0 (0.0%)" in msg
     assert "Greatest absolute difference: 0 at index () (up to 0 allowed)" in msg
 
 
 def test_mismatch_message_shows_values_only_when_both_are_given():
-    msg = mismatch_message(what="Gradients", mismatched=1, total=1, max_abs=1.0, max_rel=1.0, index=(0,), allowed=None, actual=2.0)
+    msg = mismatch_message(
+        what="Gradients",
+        mismatched=1,
+        total=1,
+        max_abs=1.0,
+        max_rel=1.0,
+        index=(0,),
+        allowed=None,
+        actual=2.0,
+    )
     assert "torch:" not in msg
 
 
@@ -58,4 +71,3 @@ def test_format_example_shows_dims_and_a_few_values_of_each_argument():
 def test_format_example_of_nothing_says_so():
     assert format_example(None) == "(no example)"
     assert format_example({}) == "(no example)"
-

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import strategies as st
@@ -51,7 +50,12 @@ def test_collect_takes_the_findings_of_one_failure():
 def test_collect_orders_several_failures_errors_first_then_forward_then_vjp_then_the_rest():
     group = ExceptionGroup(
         "several",
-        [diverged("jvp"), diverged("vjp"), ExceptionGroup("inner", [diverged("error")]), diverged("forward")],
+        [
+            diverged("jvp"),
+            diverged("vjp"),
+            ExceptionGroup("inner", [diverged("error")]),
+            diverged("forward"),
+        ],
     )
     assert [d.check for d in _collect(group)] == ["error", "forward", "vjp", "jvp"]
 
@@ -66,13 +70,20 @@ def test_collect_of_anything_else_is_nothing():
     [
         pytest.param(0, 0, "no example was run", id="none-run"),
         pytest.param(4, 4, "both sides raised on every example", id="all-rejected"),
-        pytest.param(4, 1, "empty or not finite on both sides in all 4 examples", id="nothing-finite"),
+        pytest.param(
+            4, 1, "empty or not finite on both sides in all 4 examples", id="nothing-finite"
+        ),
     ],
 )
 def test_a_run_that_compared_nothing_is_an_error_finding_saying_why(examples, rejected, says):
     summary = RunSummary("float32", "cpu", examples=examples, rejected=rejected)
     d = _vacuous(summary, "pair", "float32", "cpu")
-    assert (d.check, d.blame, d.diagnosis, d.reason) == ("error", "unknown", "error", "nothing_compared")
+    assert (d.check, d.blame, d.diagnosis, d.reason) == (
+        "error",
+        "unknown",
+        "error",
+        "nothing_compared",
+    )
     assert d.detail.startswith("nothing was compared: ") and says in d.detail
     assert (d.name, d.dtype, d.device) == ("pair", "float32", "cpu")
 
@@ -81,7 +92,10 @@ def test_an_input_spec_failure_is_told_from_the_oracles_own():
     spec = _internal(InputSpecError("map 'f' raised"), "pair", "float64", "cpu")
     assert spec.reason == "spec_failed" and "an input spec failed on a drawn value" in spec.detail
     own = _internal(KeyError("k"), "pair", "float64", "cpu")
-    assert own.reason == "oracle_failed" and "the oracle itself failed on this pair: KeyError" in own.detail
+    assert (
+        own.reason == "oracle_failed"
+        and "the oracle itself failed on this pair: KeyError" in own.detail
+    )
     assert own.check == spec.check == "error"
 
 
@@ -98,8 +112,16 @@ def search(pair, strategy=None, max_examples=8, checks=("vjp",)):
         strategy = example_strategy(SPECS, {"n": (1, 3)})
     try:
         return run_config(
-            pair, strategy, name="pair", dtype="float64", device="cpu",
-            max_examples=max_examples, seed=0, parent=None, fn_refs=REFS, checks=checks,
+            pair,
+            strategy,
+            name="pair",
+            dtype="float64",
+            device="cpu",
+            max_examples=max_examples,
+            seed=0,
+            parent=None,
+            fn_refs=REFS,
+            checks=checks,
         )
     finally:
         pair.twin.release()

@@ -19,12 +19,18 @@ def test_a_function_that_keeps_the_contract_is_ok(run_check):
 def test_a_backward_that_writes_into_grad_output_is_flagged(run_check):
     found, status = run_check("contract", cs.SinMutatesGradOutput.apply, cs.sin_twin, asked=True)
     assert status == "diverged"
-    assert [(d.check, d.blame, d.diagnosis) for d in found] == [("contract", "torch", "mutates_grad_output")]
+    assert [(d.check, d.blame, d.diagnosis) for d in found] == [
+        ("contract", "torch", "mutates_grad_output")
+    ]
 
 
 def test_a_forward_that_changes_its_input_is_flagged_before_the_example_runs():
-    sides = Sides(TorchSide(cs.SinMutatesInput.apply, MAT, Guard()), TwinSide(cs.sin_twin, MAT), MAT)
+    sides = Sides(
+        TorchSide(cs.SinMutatesInput.apply, MAT, Guard()), TwinSide(cs.sin_twin, MAT), MAT
+    )
     values = (X.copy(),)
     found = registered("contract").before(sides, values, 0, "float32", "cpu")
-    assert [(d.check, d.blame, d.diagnosis) for d in found] == [("contract", "torch", "mutates_input")]
+    assert [(d.check, d.blame, d.diagnosis) for d in found] == [
+        ("contract", "torch", "mutates_input")
+    ]
     assert (values[0] == X).all()  # the drawn example itself is left as it was

@@ -12,7 +12,9 @@ def test_a_backward_with_its_own_graph_is_ok(run_check):
     assert run_check("hvp", cs.Exp.apply, cs.exp_twin) == ([], "ok")
 
 
-@pytest.mark.parametrize("fn", [cs.SinSavedCos, cs.SinDetachedBackward], ids=["saved-cos", "detached"])
+@pytest.mark.parametrize(
+    "fn", [cs.SinSavedCos, cs.SinDetachedBackward], ids=["saved-cos", "detached"]
+)
 def test_a_backward_whose_own_derivative_is_lost_is_blamed_on_torch(run_check, fn):
     (d,), status = run_check("hvp", fn.apply, cs.sin_twin, dtype="float64")
     assert status == "diverged"

@@ -27,4 +27,6 @@ def test_a_doubled_jvp_is_scaled_by_two_and_blamed_on_torch(run_check, dtype):
 def test_a_function_without_jvp_is_unsupported_and_a_finding_only_when_asked(run_check, asked):
     found, status = run_check("jvp", cs.SinOldStyle.apply, cs.sin_twin, asked=asked)
     assert status.startswith("unsupported: ")
-    assert [(d.diagnosis, d.reason) for d in found] == ([("unsupported", "refused")] if asked else [])
+    assert [(d.diagnosis, d.reason) for d in found] == (
+        [("unsupported", "refused")] if asked else []
+    )

@@ -60,8 +60,16 @@ def test_a_refusal_is_a_status_and_a_finding_only_when_asked(asked):
     assert status == "unsupported: no jvp staticmethod (forward-mode AD)"
     if asked:
         (d,) = found
-        assert (d.check, d.blame, d.diagnosis, d.reason) == ("jvp", "torch", "unsupported", "refused")
-        assert d.detail == "jvp was asked for, and torch refuses it: no jvp staticmethod (forward-mode AD)"
+        assert (d.check, d.blame, d.diagnosis, d.reason) == (
+            "jvp",
+            "torch",
+            "unsupported",
+            "refused",
+        )
+        assert (
+            d.detail
+            == "jvp was asked for, and torch refuses it: no jvp staticmethod (forward-mode AD)"
+        )
     else:
         assert found == []
 
@@ -82,9 +90,18 @@ def test_a_factor_that_holds_around_the_example_is_diagnosed_as_scaled():
 
     (d,), status = run(transform(doubled))
     assert status == "diverged"
-    assert (d.check, d.blame, d.diagnosis, d.factor, d.argument) == ("jvp", "torch", "scaled", 2.0, 0)
+    assert (d.check, d.blame, d.diagnosis, d.factor, d.argument) == (
+        "jvp",
+        "torch",
+        "scaled",
+        2.0,
+        0,
+    )
     # at x = -1 both are 0: two of the three elements disagree
-    assert d.detail == "jvp: Tangents differs from the twin's: 2 of 3 elements beyond tolerance (torch = 2 x the twin)"
+    assert (
+        d.detail
+        == "jvp: Tangents differs from the twin's: 2 of 3 elements beyond tolerance (torch = 2 x the twin)"
+    )
     assert (d.mismatched, d.total) == (2, 3)
 
 
@@ -131,7 +148,10 @@ def test_a_blame_that_fails_is_unknown_not_a_crash():
     ],
 )
 def test_diagnosis_names_the_shape_of_the_error(actual, expected, diagnosis, factor):
-    assert _diagnosis(actual, None if expected is None else np.array(expected)) == (diagnosis, factor)
+    assert _diagnosis(actual, None if expected is None else np.array(expected)) == (
+        diagnosis,
+        factor,
+    )
 
 
 def test_compare_all_lists_only_what_disagrees_and_counts_none_as_zeros():
@@ -143,7 +163,9 @@ def test_compare_all_lists_only_what_disagrees_and_counts_none_as_zeros():
 
 
 def test_compare_all_reports_shapes_that_differ_without_comparing():
-    (bad,) = compare_all(SIDES, [("Batched results", 0)], [np.zeros(3)], [np.zeros((3, 1))], "float32")
+    (bad,) = compare_all(
+        SIDES, [("Batched results", 0)], [np.zeros(3)], [np.zeros((3, 1))], "float32"
+    )
     assert bad.what == "Batched results: shape (3,) in torch, (3, 1) in the twin"
     assert bad.c.mismatched == bad.c.total == 3 and bad.actual is None
 

@@ -67,7 +67,13 @@ def test_nan_on_both_sides_is_not_counted_as_compared():
 def test_a_doubled_gradient_is_blamed_on_torch_as_scaled_by_two():
     doubled = function(torch.sin, lambda g, x: 2 * g * x.cos())
     (d,) = check(sides(doubled, jnp.sin))
-    assert (d.check, d.argument, d.blame, d.diagnosis, d.factor) == ("vjp", 0, "torch", "scaled", 2.0)
+    assert (d.check, d.argument, d.blame, d.diagnosis, d.factor) == (
+        "vjp",
+        0,
+        "torch",
+        "scaled",
+        2.0,
+    )
     assert d.mismatched == 3 and d.total == 3 and d.tolerance
 
 
@@ -105,7 +111,13 @@ def test_one_side_raising_is_an_error_blamed_on_that_side(side):
 
     pair = sides(raises, jnp.sin) if side == "torch" else sides(torch.sin, raises)
     (d,) = check(pair)
-    assert (d.check, d.blame, d.diagnosis, d.reason, d.phase) == ("error", side, "error", "raised", "forward")
+    assert (d.check, d.blame, d.diagnosis, d.reason, d.phase) == (
+        "error",
+        side,
+        "error",
+        "raised",
+        "forward",
+    )
     assert "ValueError: bad input" in d.detail
 
 
