@@ -331,6 +331,7 @@ def assert_twins(
     torch_fn: Callable, jax_fn: Callable, inputs: Sequence[Any] | None = None, **kwargs: Any
 ) -> Report:
     """:func:`verify`, then raise ``AssertionError(str(report))`` unless it is ok."""
+    __tracebackhide__ = True  # pytest shows the caller's line, as for assert_close
     report = verify(torch_fn, jax_fn, inputs, **kwargs)
     if not report.ok:
         raise AssertionError(str(report))

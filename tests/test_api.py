@@ -156,11 +156,6 @@ def test_assert_twins_returns_a_clean_report_and_raises_the_text_of_a_divergent_
     assert str(info.value) == str(_report(ok=False))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assert_twins does not set __tracebackhide__ (STYLE.md: it hides its frame, as "
-    "torch.testing.assert_close does)",
-)
 def test_assert_twins_hides_its_own_frame_from_pytest(monkeypatch):
     monkeypatch.setattr(api, "verify", lambda *a, **k: _report(ok=False))
     try:

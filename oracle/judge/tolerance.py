@@ -201,6 +201,9 @@ def compare(
             allowed = np.abs(e1)
             allowed *= tol.rtol
             allowed += atol + tol.floor
+            # an infinite reference allows nothing here (rtol x inf would allow any value):
+            # only the same infinity passes, on the full path below
+            allowed[~np.isfinite(allowed)] = 0.0
             if bool(np.less_equal(err, allowed).all()):
                 return Comparison(True, 0, int(a.size), 0.0, 0.0, (), 0.0, 0.0, 0.0, False)
     a, e = a.astype(np.float64, copy=False), e.astype(np.float64, copy=False)

@@ -73,23 +73,17 @@ def test_an_infinity_in_torch_only_is_a_nonfinite_mismatch():
     assert not c.ok and c.nonfinite_mismatch and c.worst_index == (1,)
 
 
-# The fast path allows rtol x |expected|, which is inf where the reference is infinite,
-# so any torch value passes there (inf <= inf): the module's rule says "a non-finite
-# value on one side only is a mismatch", and opposite infinities are not the same one.
-_INF_REFERENCE_BUG = (
-    "compare's fast path lets anything pass against an infinite reference "
-    "(allowed = rtol x inf = inf)"
-)
+# The fast path once allowed rtol x |expected|, which is inf where the reference is
+# infinite, so any torch value passed there: a non-finite value on one side only is a
+# mismatch, and opposite infinities are not the same one.
 
 
-@pytest.mark.xfail(strict=True, reason=_INF_REFERENCE_BUG)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_finite_value_against_an_infinite_reference_is_a_nonfinite_mismatch(dtype):
     c = compare(np.array([1.0, 2.0]), np.array([1.0, np.inf]), default_tolerance(dtype))
     assert not c.ok and c.nonfinite_mismatch and c.worst_index == (1,)
 
 
-@pytest.mark.xfail(strict=True, reason=_INF_REFERENCE_BUG)
 def test_opposite_infinities_do_not_match():
     c = compare(np.array([np.inf, 1.0]), np.array([-np.inf, 1.0]), F64)
     assert not c.ok and c.worst_index == (0,)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from oracle.inputs.specs import ConstantSpec, IntegersSpec, TensorSpec
+from oracle.pair import twin_side
 from oracle.pair.bridge import precision_scope
 from oracle.pair.guard import SideError
 from oracle.pair.twin_side import TwinSide
@@ -105,7 +106,7 @@ def test_forward_and_phi_are_in_float64():
     assert phi == 9.5
 
 
-def test_release_frees_the_programs_and_the_next_call_compiles_again():
+def test_release_keeps_the_programs_for_a_later_side_of_the_same_twin():
     traces = []
 
     def twin(x):
@@ -116,6 +117,9 @@ def test_release_frees_the_programs_and_the_next_call_compiles_again():
     _run(side, [X_VALUE])
     side.extra_compiled.add(("sig",))
     side.release()
-    assert side.extra_compiled == set()
-    _run(side, [X_VALUE])
-    assert len(traces) == 2
+    assert side.extra_compiled == set()  # the plan's budget is per verify
+    _run(TwinSide(twin, [X]), [X_VALUE])  # a later verify of the same twin
+    assert len(traces) == 1  # nothing traced or compiled again
+    twin_side.release_all()
+    _run(TwinSide(twin, [X]), [X_VALUE])
+    assert len(traces) == 2  # freed: compiled again
