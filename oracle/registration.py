@@ -118,10 +118,14 @@ _SHORT = {"ok": "ok", "diverged": "X", "not checked": "-"}
 
 
 def _compact(capabilities: Mapping[str, str]) -> str:
+    """``jvp=ok,hvp=no,...``: the checks beyond the vjp a table shows (the asked-only
+    ones when they ran)."""
+    from .report.capabilities import shown
+
     return ",".join(
-        f"{check}={_SHORT.get(status, 'no' if status.startswith('unsupported') else status)}"
-        for check, status in capabilities.items()
-        if check != "vjp"
+        f"{check}={_SHORT.get(capabilities[check], 'no' if capabilities[check].startswith('unsupported') else capabilities[check])}"
+        for check in shown(capabilities)
+        if check != "vjp" and check in capabilities
     )
 
 
