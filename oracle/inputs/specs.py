@@ -12,7 +12,6 @@ reproducer can write them bit for bit. Nothing here knows about torch or JAX.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,16 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from ..validation import check_number
+from ..validation import (
+    check_bool,
+    check_bounds,
+    check_choice_values,
+    check_dim_range,
+    check_dim_sizes,
+    check_inputs_list,
+    check_int_bound,
+    parse_shape,
+)
 from .arrays import BULK_THRESHOLD, choice_array, float_array, int_array
 from .domains import apply_maps, check_domain, domain_array, map_name
 
@@ -45,39 +53,6 @@ __all__ = [
 
 DEFAULT_DIM = (1, 8)
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INT = re.compile(r"^[0-9]+$")
-
-
-def _parse_shape(shape: Any, where: str) -> tuple[str | int, ...]:
-    if isinstance(shape, str):
-        tokens: Sequence[Any] = shape.split()
-    elif isinstance(shape, (tuple, list)):
-        tokens = list(shape)
-    else:
-        raise TypeError(
-            f"{where}: shape must be a string of space-separated dimension names or "
-            f'integers, like "b n" or "3 n" ("" for a scalar); got {shape!r}'
-        )
-    out: list[str | int] = []
-    for tok in tokens:
-        if isinstance(tok, bool):
-            raise TypeError(f"{where}: shape entry {tok!r} is a bool; expected a name or size")
-        if isinstance(tok, int):
-            if tok < 0:
-                raise ValueError(f"{where}: shape size {tok} is negative")
-            out.append(tok)
-        elif isinstance(tok, str) and _INT.match(tok):
-            out.append(int(tok))
-        elif isinstance(tok, str) and _NAME.match(tok):
-            out.append(tok)
-        else:
-            raise ValueError(
-                f"{where}: shape {shape!r} has a malformed entry {tok!r}; expected a "
-                f'dimension name (letters, digits, "_") or a non-negative integer, '
-                f"separated by spaces"
-            )
-    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -177,13 +152,9 @@ def tensor(
     :mod:`oracle.inputs.domains` for how each is drawn and what ``low``/``high`` mean there).
     """
     where = f"tensor({shape!r})"
-    parsed = _parse_shape(shape, where)
-    low = check_number(low, "low", where)
-    high = check_number(high, "high", where)
-    if not low < high:
-        raise ValueError(f"{where}: low={low} must be less than high={high}")
-    if not isinstance(grad, bool):
-        raise TypeError(f"{where}: grad must be True or False; got {grad!r}")
+    parsed = parse_shape(shape, where)
+    low, high = check_bounds(low, high, where)
+    check_bool(grad, "grad", where)
     domain = check_domain(domain, parsed, low, high, where)
     return TensorSpec(parsed, low, high, grad, domain)
 
@@ -194,44 +165,19 @@ def integers(shape: str = "", *, low: int | str = 0, high: int | str):
     ``low`` or ``high`` may name a dimension: ``high="c"`` draws class indices.
     """
     where = f"integers({shape!r})"
-    parsed = _parse_shape(shape, where)
-    for name, bound in (("low", low), ("high", high)):
-        if isinstance(bound, str):
-            if not _NAME.match(bound):
-                raise ValueError(
-                    f"{where}: {name}={bound!r} is neither an integer nor a dimension name"
-                )
-        elif isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
-            raise TypeError(f"{where}: {name} must be an int or a dimension name; got {bound!r}")
-    if (
-        isinstance(low, (int, np.integer))
-        and isinstance(high, (int, np.integer))
-        and not low < high
-    ):
+    parsed = parse_shape(shape, where)
+    low, high = check_int_bound(low, "low", where), check_int_bound(high, "high", where)
+    if isinstance(low, int) and isinstance(high, int) and not low < high:
         raise ValueError(f"{where}: low={low} must be less than high={high} (high is exclusive)")
-    return IntegersSpec(
-        parsed,
-        low if isinstance(low, str) else int(low),
-        high if isinstance(high, str) else int(high),
-    )
+    return IntegersSpec(parsed, low, high)
 
 
 def choice(shape: str, values: Sequence[float], *, grad: bool = False):
     """A float tensor whose elements are drawn from ``values`` (labels in {-1, 1}, say)."""
     where = f"choice({shape!r})"
-    parsed = _parse_shape(shape, where)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{where}: values must be a non-empty sequence of numbers; got {values!r}")
-    vals = tuple(check_number(v, "values", where) for v in values)
-    for v in vals:
-        if float(np.float32(v)) != v:
-            raise ValueError(
-                f"{where}: value {v!r} is not exactly representable in float32; the float32 "
-                f"and float64 checks must see the same values"
-            )
-    if not isinstance(grad, bool):
-        raise TypeError(f"{where}: grad must be True or False; got {grad!r}")
-    return ChoiceSpec(parsed, vals, grad)
+    parsed = parse_shape(shape, where)
+    vals = check_choice_values(values, where)
+    return ChoiceSpec(parsed, vals, check_bool(grad, "grad", where))
 
 
 def _as_spec(entry: Any) -> Spec:
@@ -252,12 +198,7 @@ def _shape_names(spec: Spec) -> list[str]:
 
 def normalize_inputs(inputs: Any) -> tuple[Spec, ...]:
     """Turn the user's input list into specs; raise on anything malformed."""
-    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence):
-        raise TypeError(
-            f"inputs must be a list with one entry per positional argument "
-            f"(tensor(...), integers(...), choice(...), a strategy or a value); got {inputs!r}"
-        )
-    return tuple(_as_spec(e) for e in inputs)
+    return tuple(_as_spec(e) for e in check_inputs_list(inputs))
 
 
 class DimSizes(tuple):
@@ -273,25 +214,6 @@ class DimSizes(tuple):
 
     def __repr__(self) -> str:
         return repr(list(self.sizes))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _dim_sizes(name: str, b: Any) -> DimSizes:
-    """An explicit list (or range, or set) of allowed sizes for dimension ``name``."""
-    sizes = list(b)
-    if not sizes:
-        raise ValueError(
-            f"dims[{name!r}]={b!r}: expected at least one allowed size, like [4, 6, 8]"
-        )
-    bad = [v for v in sizes if not _is_int(v) or v < 0]
-    if bad:
-        raise ValueError(
-            f"dims[{name!r}]={b!r}: allowed sizes must be non-negative ints; got {bad[0]!r}"
-        )
-    return DimSizes([int(v) for v in sizes])
 
 
 def normalize_dims(
@@ -323,20 +245,10 @@ def normalize_dims(
     bounds: dict[str, tuple[int, int]] = {}
     for name in used:
         b = dims.get(name, DEFAULT_DIM)
-        if isinstance(b, (int, np.integer)) and not isinstance(b, bool):
-            b = (int(b), int(b))
         if isinstance(b, (list, range, set, frozenset)):
-            bounds[name] = _dim_sizes(name, b)
-            continue
-        if not isinstance(b, tuple) or len(b) != 2 or not all(_is_int(v) for v in b):
-            raise TypeError(
-                f"dims[{name!r}] must be an int or a (min, max) pair of ints (a tuple), or "
-                f"a list of allowed sizes like [4, 6, 8]; got {b!r}"
-            )
-        lo, hi = int(b[0]), int(b[1])
-        if lo < 0 or lo > hi:
-            raise ValueError(f"dims[{name!r}]=({lo}, {hi}): expected 0 <= min <= max")
-        bounds[name] = (lo, hi)
+            bounds[name] = DimSizes(check_dim_sizes(name, b))
+        else:
+            bounds[name] = check_dim_range(name, b)
     for i, spec in enumerate(specs):
         if isinstance(spec, IntegersSpec):
             lo_min = spec.low if isinstance(spec.low, int) else bounds[spec.low][0]

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..validation import check_non_negative
+from ..validation import check_non_negative, check_user_tolerances
 
 __all__ = [
     "Tolerance",
@@ -87,14 +87,6 @@ def forward_tolerance(dtype: str) -> Tolerance:
     return _FORWARD[dtype]
 
 
-def _both_or_none(given: str, missing: str, value: Any) -> ValueError:
-    return ValueError(
-        f"{given}={value!r} was given without {missing}: pass both ({missing}=0 still lets "
-        f"{given} through, as in torch.testing.assert_close), or neither to keep the "
-        f"oracle's own rule"
-    )
-
-
 def user_tolerance(rtol: float, atol: float, dtype: str) -> Tolerance:
     """torch.testing's rule with the user's ``rtol`` and ``atol`` (both required)."""
     if dtype not in _DEFAULTS:
@@ -113,37 +105,9 @@ def user_tolerances(
     """
     if rtol is None and atol is None:
         return None
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if isinstance(v, Mapping):
-            for key, x in v.items():
-                check_non_negative(x, f"{name}[{key!r}]")
-        elif v is not None:
-            check_non_negative(v, name)
-    if atol is None:
-        raise _both_or_none("rtol", "atol", rtol)
-    if rtol is None:
-        raise _both_or_none("atol", "rtol", atol)
-    if isinstance(rtol, Mapping) != isinstance(atol, Mapping):
-        raise ValueError(
-            f"rtol={rtol!r} and atol={atol!r}: give both as numbers (every argument) or both "
-            f"as dicts with the same keys (per argument)"
-        )
+    check_user_tolerances(rtol, atol, arguments)
     if not isinstance(rtol, Mapping):
         return {d: {None: user_tolerance(rtol, atol, d)} for d in dtypes}
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        for key in v:
-            if isinstance(key, bool) or key not in arguments:
-                raise ValueError(
-                    f"{name} names argument {key!r}, which is not a differentiated argument; "
-                    f"expected one of: {', '.join(map(repr, arguments)) or '(none)'}"
-                )
-    for given, other, g, o in (("rtol", "atol", rtol, atol), ("atol", "rtol", atol, rtol)):
-        extra = [k for k in g if k not in o]
-        if extra:
-            raise ValueError(
-                f"{given} names argument {extra[0]!r} but {other} does not: give both for "
-                f"each argument ({other}={{{extra[0]!r}: 0.0}} still lets {given} through)"
-            )
     return {d: {k: user_tolerance(rtol[k], atol[k], d) for k in rtol} for d in dtypes}
 
 
