@@ -204,6 +204,7 @@ def check_pair(
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
+    divergences = _float32_only(runs, divergences)
     if plan.mod is not None:
         plan.mod.rename(divergences)
     for d in divergences:
@@ -300,6 +301,34 @@ def _user_tolerances(rtol: Any, atol: Any, dtypes: Sequence[str], plan: _Plan, t
         }
         for d, per in user_tol.items()
     }
+
+
+def _refuses_float64(d: Any) -> bool:
+    """torch_fn raised in its forward or backward, or returned a float32 output: what a
+    float32-only function does in a float64 run."""
+    if d.blame != "torch":
+        return False
+    raised = d.check == "error" and d.reason == "raised" and d.phase in ("forward", "backward")
+    return raised or (d.check == "forward" and d.reason == "float32_output")
+
+
+def _float32_only(runs: list[Any], divergences: list[Any]) -> list[Any]:
+    """A float64 run whose only findings say torch_fn cannot run in float64, beside a clean
+    float32 run on the same device: torch_fn is a float32 function (a kernel with a
+    float32 dtype table, a float32 weight of its own), judged in float32 against the
+    twin's float64 values; its float64 run says "float32 only" instead of an error."""
+    kept = list(divergences)
+    for run in runs:
+        if run.dtype != "float64":
+            continue
+        mine = [d for d in kept if (d.dtype, d.device) == ("float64", run.device) and not d.is_kink]
+        clean32 = any((r.dtype, r.device) == ("float32", run.device) for r in runs) and not any(
+            (d.dtype, d.device) == ("float32", run.device) and not d.is_kink for d in kept
+        )
+        if mine and clean32 and all(_refuses_float64(d) for d in mine):
+            run.only = f"float32 only ({mine[0].detail}); its float32 results were judged against the twin's float64 values"
+            kept = [d for d in kept if all(d is not m for m in mine)]
+    return kept
 
 
 @contextlib.contextmanager

@@ -178,6 +178,8 @@ class Pair:
                     outcome, expected, note = "missed", False, f"expected: {known.describe()}"
             elif real:
                 outcome, expected, note = "diverged", False, real[0].detail
+            elif getattr(run, "only", ""):
+                outcome, expected, note = "float32 only", True, run.only
             else:
                 outcome, expected, note = "clean", True, ""
             top = real[0] if real else None

@@ -95,4 +95,5 @@ REASONS: dict[str, str] = {
     "oracle_failed": "the oracle itself failed on this pair",
     "nothing_compared": "no output or gradient was compared in the whole run",
     "structure": "the outputs differ in structure (count, shape, kind)",
+    "float32_output": "torch returned a float32 output in a float64 run",
 }

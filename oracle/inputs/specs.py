@@ -54,7 +54,6 @@ __all__ = [
 DEFAULT_DIM = (1, 8)
 
 
-
 @dataclass(frozen=True)
 class TensorSpec:
     """A float tensor of the dtype under test, values in ``[low, high]`` (or in

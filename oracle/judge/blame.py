@@ -117,6 +117,7 @@ def float32_output(i: int) -> Verdict:
         f"torch returned output {i} as float32 in a float64 run: it computes at a lower "
         "precision than the dtype under test (a float32 constant, buffer or .float() in the "
         "forward?)",
+        reason="float32_output",
     )
 
 

@@ -189,6 +189,10 @@ class RunSummary:
     seconds: float = 0.0
     #: check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked"
     capabilities: dict[str, str] = field(default_factory=dict)
+    #: "float32 only: <why>" when torch_fn cannot run in this (float64) run while its
+    #: float32 run was clean: its float32 results are judged against the twin's float64
+    #: values, and this run reports no finding of its own
+    only: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "capabilities": dict(self.capabilities)}
@@ -248,7 +252,7 @@ class Report:
         for r in self.runs:
             mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
             top = mine[0] if mine else None
-            outcome = "DIVERGED" if mine else "ok"
+            outcome = "DIVERGED" if mine else ("float32 only" if r.only else "ok")
             rows.append(
                 (
                     r.dtype,
@@ -266,6 +270,7 @@ class Report:
             "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
         )
         parts = [head, table, capability_table(self.capabilities)]
+        parts += [f"  {r.dtype} on {r.device}: {r.only}" for r in self.runs if r.only]
         for d in real:
             parts.append(d.message())
         kinks = self.kinks

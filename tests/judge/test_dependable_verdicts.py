@@ -138,11 +138,24 @@ def test_float32_arithmetic_in_a_float64_backward_is_a_precision_finding_blamed_
     assert kinds(report) == {("float64", "vjp", "torch", "precision")}, report
 
 
-def test_a_float32_output_in_a_float64_run_is_a_precision_finding():
+def test_a_float32_output_in_a_float64_run_is_a_precision_finding_when_float64_alone_is_checked():
+    report = oracle.verify(
+        sp.float32_forward, jnp.sin, [tensor("n")], max_examples=5, seed=0, dtypes=["float64"],
+        devices=["cpu"],
+    )
+    assert kinds(report) == {("float64", "forward", "torch", "precision")}, report
+
+
+def test_a_float32_output_beside_a_clean_float32_run_is_a_float32_only_function():
+    # issue 19: a kernel that returns a float32 result in a float64 run is a float32
+    # kernel, judged in float32 against the twin's float64 values
     report = oracle.verify(
         sp.float32_forward, jnp.sin, [tensor("n")], max_examples=5, seed=0, **CPU
     )
-    assert kinds(report) == {("float64", "forward", "torch", "precision")}, report
+    assert report.ok and not report.findings, report
+    (r64,) = [r for r in report.runs if r.dtype == "float64"]
+    assert r64.only.startswith("float32 only (torch returned output 0 as float32")
+    assert "float64 on cpu: float32 only" in str(report)
 
 
 # --- diagnoses that say the right thing ---------------------------------------------------
