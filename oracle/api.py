@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from hypothesis import settings as hsettings
 
@@ -18,6 +19,7 @@ from .pair.bridge import normalize_devices
 from .pair.factories import Factory, as_factory
 from .pair.guard import DEFAULT_TIMEOUT, Guard
 from .pair.nn_modules import module_pair
+from .pair.settings import restore, snapshot
 from .pair.sides import Sides
 from .pair.torch_side import TorchSide
 from .pair.twin_side import TwinSide
@@ -170,6 +172,7 @@ def check_pair(
     # the user's functions may draw from torch's global generator: give it back as it was
     with (
         torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []),
+        _kept_global_state(),
         _released(sides),
     ):
         for device in devices:
@@ -284,6 +287,21 @@ def _user_tolerances(rtol: Any, atol: Any, dtypes: Sequence[str], plan: _Plan, t
         }
         for d, per in user_tol.items()
     }
+
+
+@contextlib.contextmanager
+def _kept_global_state() -> Iterator[None]:
+    """numpy's and Python's global generators, and every global setting, as they were
+    (the guard puts settings back after each call and reports who changed them; this
+    also covers oracle code that runs user code outside a call of its own)."""
+    saved = snapshot()
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        restore(saved)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 @contextlib.contextmanager

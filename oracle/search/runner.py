@@ -291,9 +291,14 @@ class _Run:
             if d.check == "vjp" and d.replay_data:
                 data = d.replay_data
                 values = tuple(data["values"])
-                self.beyond.look(
-                    self.sides, values, data["cotangent_seed"], self.dtype, self.device
-                )
+                # user code again: its global settings put back and reported
+                with self.sides.torch.guard.scope("torch", "checks beyond the vjp"):
+                    self.beyond.look(
+                        self.sides, values, data["cotangent_seed"], self.dtype, self.device
+                    )
+                for f in settings_findings(self.sides, self.dtype, self.device):
+                    f.name, f.example = self.name, d.example
+                    self.changed.setdefault(f.detail, f)
                 break
         if not divergences and self.tally["compared"] == 0:
             divergences = [_vacuous(self.summary, self.name, self.dtype, self.device)]

@@ -58,7 +58,8 @@ def twin_program(
     pair's :class:`~oracle.pair.twin_side.TwinSide` (which frees it when verify ends)."""
     layout, g = twin.split(values, dtype, device)
     args = (twin.fn, layout, tuple(g["static"]), *axes)
-    with jax.default_device(jax_device(device)):
+    # the twin's code: a time-out or a changed global setting in it is the twin's
+    with twin.guard.scope("twin", which), jax.default_device(jax_device(device)):
         program = twin.program((which, device), body, statics, options_for(True, device))
         out = program(*args, tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), *extra)
     return jax.tree_util.tree_map(np.asarray, out)
