@@ -20,6 +20,7 @@ from .pair.factories import Factory, as_factory
 from .pair.guard import DEFAULT_TIMEOUT, Guard
 from .pair.nn_modules import module_pair
 from .pair.settings import restore, snapshot
+from .pair.signatures import check_arity, check_torch_fn
 from .pair.sides import Sides
 from .pair.torch_side import TorchSide
 from .pair.twin_side import TwinSide
@@ -152,6 +153,12 @@ def check_pair(
     name and registering module) makes reproducers look it up there instead of
     carrying its source."""
     plan = _resolve(torch_fn, jax_fn, inputs, name, registered, param_specs)
+    if not any(getattr(s, "grad", False) for s in plan.specs):
+        raise ValueError(
+            "inputs: no argument is differentiated (every tensor(...) has grad=False, or "
+            "there is none), so there is no gradient to check; give at least one "
+            "tensor(...) with grad=True (the default)"
+        )
     checks = normalize_checks(checks)
     bounds = normalize_dims(plan.specs, dims)
     dtypes = normalize_dtypes(dtypes)
@@ -214,6 +221,7 @@ def _resolve(
         raise TypeError(
             f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
         )
+    check_torch_fn(torch_fn)
     twin = "auto" if is_auto(jax_fn) else "hand"
     if not callable(jax_fn) and twin == "hand":
         raise TypeError(
@@ -231,7 +239,11 @@ def _resolve(
         inputs = specs_from_annotations(built.build("float64", "cpu") if built else torch_fn)
     specs = normalize_inputs(inputs)
     name = name or _name_of(built.build_fn if built else torch_fn)
-    mod = None if built is not None else module_pair(torch_fn, jax_fn, specs, param_specs)
+    # a Module's trainable parameters are differentiated, built by a factory or not
+    sample = _sample(built) if built is not None else torch_fn
+    mod = module_pair(sample, jax_fn, specs, param_specs, build=built)
+    if twin == "hand":
+        check_arity(sample, jax_fn, len(specs), params=mod.names if mod else None)
     if mod is not None:  # the parameters become leading differentiated arguments
         # an automatic twin of the module differentiates the same functional call
         twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
@@ -240,6 +252,15 @@ def _resolve(
     twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     refs = {**_fn_refs(torch_fn, jax_fn, registered), "factory": built is not None}
     return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built)
+
+
+def _sample(built: Factory) -> Any:
+    """What the factory builds (float64, CPU), to see whether it is a Module with
+    trainable parameters; None when building fails (the run reports that failure)."""
+    try:
+        return built.build("float64", "cpu")
+    except Exception:
+        return None
 
 
 def _search_settings(

@@ -91,4 +91,5 @@ REASONS: dict[str, str] = {
     "oracle_failed": "the oracle itself failed on this pair",
     "nothing_compared": "no output or gradient was compared in the whole run",
     "structure": "the outputs differ in structure (count, shape, kind)",
+    "not_supported": "the pair uses what the oracle cannot check yet (complex outputs): the run ends there",
 }

@@ -87,10 +87,11 @@ class TorchSide:
 
 
 def _fits(leaves: Sequence[Any], cotangents: Sequence[np.ndarray | None] | None) -> bool:
-    """Whether there is one cotangent per output, each of its output's shape."""
+    """Whether there is one cotangent per output, each of its output's shape (and no
+    complex output: the cotangents are real, and complex outputs are not judged yet)."""
     if cotangents is None or len(cotangents) != len(leaves):
         return False
     return all(
-        c is None or tuple(c.shape) == tuple(leaf.shape)
+        c is None or (tuple(c.shape) == tuple(leaf.shape) and not leaf.is_complex())
         for leaf, c in zip(leaves, cotangents, strict=True)
     )
