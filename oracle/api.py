@@ -20,8 +20,8 @@ from .pair.factories import Factory, as_factory
 from .pair.guard import DEFAULT_TIMEOUT, Guard
 from .pair.nn_modules import module_pair
 from .pair.settings import restore, snapshot
-from .pair.signatures import check_arity, check_torch_fn
 from .pair.sides import Sides
+from .pair.signatures import check_arity, check_torch_fn
 from .pair.torch_side import TorchSide
 from .pair.twin_side import TwinSide
 from .report.records import Report
@@ -128,6 +128,7 @@ class _Plan:
     twin: str  # "hand" or "auto"
     mod: Any = None  # the ModulePair of an nn.Module with parameters
     built: Factory | None = None
+    sample: Any = None  # torch_fn, or what its factory built for the first run
 
 
 def check_pair(
@@ -152,7 +153,12 @@ def check_pair(
     """:func:`verify`, for a pair that may come from the registry: ``registered`` (its
     name and registering module) makes reproducers look it up there instead of
     carrying its source."""
-    plan = _resolve(torch_fn, jax_fn, inputs, name, registered, param_specs)
+    dtypes = normalize_dtypes(dtypes)
+    devices = normalize_devices(devices)
+    # (a factory is built for the first run's dtype and device: to see what it builds)
+    plan = _resolve(
+        torch_fn, jax_fn, inputs, name, registered, param_specs, (dtypes[0], devices[0])
+    )
     if not any(getattr(s, "grad", False) for s in plan.specs):
         raise ValueError(
             "inputs: no argument is differentiated (every tensor(...) has grad=False, or "
@@ -161,10 +167,12 @@ def check_pair(
         )
     checks = normalize_checks(checks)
     bounds = normalize_dims(plan.specs, dims)
-    dtypes = normalize_dtypes(dtypes)
-    devices = normalize_devices(devices)
     max_examples, seed = _search_settings(max_examples, seed, settings)
     user_tol = _user_tolerances(rtol, atol, dtypes, plan, torch_fn)
+    if plan.twin == "hand":  # last: every other argument is said to be wrong first
+        user_specs = len(plan.specs) - (len(plan.mod.names) if plan.mod else 0)
+        names = plan.mod.names if plan.mod else None
+        check_arity(plan.sample, jax_fn, user_specs, params=names)
     guard = Guard(check_timeout(timeout))
     sides = Sides(
         TorchSide(plan.torch_call, plan.specs, guard),
@@ -213,6 +221,7 @@ def _resolve(
     name: str | None,
     registered: tuple[str, str] | None,
     param_specs: Any,
+    first_run: tuple[str, str] = ("float64", "cpu"),
 ) -> _Plan:
     """What each side runs: a factory, a Module's functional call with its parameters
     as leading arguments, or ``torch_fn`` itself; the twin as given or built
@@ -240,25 +249,24 @@ def _resolve(
     specs = normalize_inputs(inputs)
     name = name or _name_of(built.build_fn if built else torch_fn)
     # a Module's trainable parameters are differentiated, built by a factory or not
-    sample = _sample(built) if built is not None else torch_fn
+    sample = _sample(built, *first_run) if built is not None else torch_fn
     mod = module_pair(sample, jax_fn, specs, param_specs, build=built)
-    if twin == "hand":
-        check_arity(sample, jax_fn, len(specs), params=mod.names if mod else None)
     if mod is not None:  # the parameters become leading differentiated arguments
         # an automatic twin of the module differentiates the same functional call
         twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
         refs = {**_fn_refs(mod.torch_fn, mod.jax_fn, None), "factory": False}
-        return _Plan(mod.torch_fn, twin_fn, mod.specs, name, refs, twin, mod=mod)
+        return _Plan(mod.torch_fn, twin_fn, mod.specs, name, refs, twin, mod=mod, sample=sample)
     twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     refs = {**_fn_refs(torch_fn, jax_fn, registered), "factory": built is not None}
-    return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built)
+    return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built, sample=sample)
 
 
-def _sample(built: Factory) -> Any:
-    """What the factory builds (float64, CPU), to see whether it is a Module with
-    trainable parameters; None when building fails (the run reports that failure)."""
+def _sample(built: Factory, dtype: str, device: str) -> Any:
+    """What the factory builds for the first run (kept in its cache), to see whether it
+    is a Module with trainable parameters; None when building fails (the run reports
+    that failure)."""
     try:
-        return built.build("float64", "cpu")
+        return built.build(dtype, device)
     except Exception:
         return None
 

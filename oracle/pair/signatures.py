@@ -42,7 +42,11 @@ def _signature(fn: Any) -> tuple[inspect.Signature, bool] | None:
     """``fn``'s signature as its caller sees it, and whether it takes a leading ``ctx``
     the caller does not give (an old-style Function's forward); None if unreadable."""
     owner = getattr(fn, "__self__", None)
-    if inspect.ismethod(fn) and isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+    if (
+        inspect.ismethod(fn)
+        and isinstance(owner, type)
+        and issubclass(owner, torch.autograd.Function)
+    ):
         # Function.apply(*args): the arguments are forward's, after ctx unless the
         # Function has a setup_context of its own
         has_ctx = owner.setup_context is torch.autograd.Function.setup_context
@@ -123,7 +127,9 @@ def check_arity(
             problems.append(f"{who} takes {_describe(takes)} but would be given {n}")
     if not problems:
         return
-    given = f"inputs has {n_inputs} spec{'s' if n_inputs != 1 else ''} (one per positional argument)"
+    given = (
+        f"inputs has {n_inputs} spec{'s' if n_inputs != 1 else ''} (one per positional argument)"
+    )
     if params:
         given += ", and the twin of a Module with trainable parameters gets them first, as a dict"
     raise TypeError(

@@ -134,8 +134,7 @@ def _segment(fn: Callable, code: Any) -> str | None:
             not lam
             and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.name == fn.__name__
-            and code.co_firstlineno
-            in (node.lineno, *(d.lineno for d in node.decorator_list))
+            and code.co_firstlineno in (node.lineno, *(d.lineno for d in node.decorator_list))
         ):
             found.append(node)
     texts = [ast.get_source_segment(source, n) for n in found]

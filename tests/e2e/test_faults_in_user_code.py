@@ -59,3 +59,48 @@ def test_a_torch_fn_that_turns_grad_mode_off_leaves_it_on_after_verify_and_is_re
     changed = {d.detail for d in report.findings if d.reason == "setting_changed"}
     assert any("grad mode" in t for t in changed) and any("anomaly mode" in t for t in changed)
     assert {d.blame for d in report.findings if d.reason == "setting_changed"} == {"torch"}
+
+
+def test_a_correct_complex_function_is_refused_with_what_to_do_not_flagged():
+    report = oracle.verify(
+        lambda x: torch.polar(torch.ones_like(x), x),
+        lambda x: jnp.exp(1j * x),
+        [tensor("3")],
+        **FAST,
+    )
+    assert {(d.check, d.reason, d.blame) for d in report.findings} == {
+        ("error", "not_supported", "unknown")
+    }
+    assert all(d.diagnosis != "disconnected" for d in report.findings)
+    assert "output 0 of torch_fn is complex" in report.findings[0].detail
+    assert "torch.view_as_real" in report.findings[0].detail
+    assert sum(r.examples for r in report.runs) == 2  # one example per dtype: the run ends
+
+
+def test_both_sides_raising_on_every_example_stops_early_and_says_what_they_raised():
+    report = oracle.verify(
+        lambda x: x.no_such_method(),
+        lambda x: x.no_such_method(),
+        [tensor("3")],
+        devices=["cpu"],
+        dtypes="float64",
+        max_examples=500,
+        seed=0,
+    )
+    (d,) = report.findings
+    assert d.reason == "nothing_compared" and report.runs[0].examples <= 20
+    assert (
+        "torch forward: AttributeError" in d.detail and "twin forward: AttributeError" in d.detail
+    )
+
+
+def test_integer_outputs_are_said_to_be_integers():
+    report = oracle.verify(lambda x: torch.argmax(x), jnp.argmax, [tensor("3")], **FAST)
+    assert {d.reason for d in report.findings} == {"nothing_compared"}
+    assert all("integer tensor" in d.detail for d in report.findings)
+
+
+def test_a_python_float_output_in_a_float64_run_is_no_float32_precision_finding():
+    report = oracle.verify(lambda x: float(x.sum()), jnp.sum, [tensor("3")], **FAST)
+    assert {(d.check, d.diagnosis) for d in report.findings} == {("vjp", "disconnected")}
+    assert all("float32" not in d.detail for d in report.findings)
