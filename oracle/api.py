@@ -94,7 +94,14 @@ def verify(
     "jvp", "hvp", "vmap", "contract" run on every example (None: the vjp on every
     example and the others on a few). An ``nn.Module`` with trainable parameters has
     them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
-    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
+    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values),
+    built by a factory or not.
+
+    Misuse is a ``TypeError``/``ValueError`` before any example runs: a Function or
+    Module class instead of ``.apply`` or an instance, no differentiated argument, or
+    inputs that do not fit either side's positional arguments (see
+    :mod:`oracle.pair.signatures`). Complex outputs are refused with a finding (see the
+    README's "What it cannot check yet").
     """
     return check_pair(
         torch_fn,

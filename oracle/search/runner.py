@@ -42,7 +42,7 @@ _KEEP_KINKS = 3
 
 
 #: examples that both sides reject, with none accepted, before the run gives up
-_GIVE_UP = 20
+_GIVE_UP = 50
 
 
 class _AllRejected(BaseException):
