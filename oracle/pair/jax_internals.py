@@ -2,6 +2,11 @@
 
 tests/pair/test_jax_internals.py fails loudly if a JAX release renames any of these.
 
+**Global values under a scope.** :func:`x64_global` and :func:`matmul_precision_global`
+read the global flags (``State.get_global``), not the value the oracle's own scopes put
+in force: the guard (:mod:`oracle.pair.settings`) compares them around every call of
+user code.
+
 **Staging caches keyed without the x64 mode.** JAX caches the jaxprs it traces
 (``partial_eval.trace_to_jaxpr``) and the parameters it infers for a jitted call
 (``pjit._infer_params_cached``). On JAX 0.10 a trace made in one x64 mode is handed

@@ -6,8 +6,9 @@
 ``torch.set_grad_enabled(False)`` in a forward, or a twin that turns JAX's x64 mode on,
 neither leaks into the rest of the run (or the user's process) nor passes unreported.
 
-Reading them costs about 2 microseconds a call (measured: tests/pair/test_guard.py
-prints the figure). TF32 is read through ``torch._C`` (the public property costs 2.4
+Reading them before a call and comparing after costs about 5 microseconds (4.6 to 4.9,
+the best of 9 repeats on a shared 2-core machine; tests/pair/test_guard.py prints it),
+against a guarded call's 7 (no time limit) to 30 (with ``SIGALRM``) before. TF32 is read through ``torch._C`` (the public property costs 2.4
 microseconds alone, through a deprecation path); JAX's global values (not the value in
 force inside the oracle's own ``jax.enable_x64`` and ``default_matmul_precision``
 scopes) through :mod:`oracle.pair.jax_internals`.
