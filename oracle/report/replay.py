@@ -231,8 +231,10 @@ def _imported_modules(fn_refs: dict[str, Any]) -> list[str]:
     if fn_refs.get("registry"):
         return [fn_refs["module"]]
     sources = [fn_refs.get(var) for var in ("torch_fn", "jax_fn")]
-    found = [re.match(r"from (\S+) import", src) for src in sources if isinstance(src, str)]
-    return list(dict.fromkeys(m.group(1) for m in found if m))
+    # every import line: a copied function's source imports the modules it uses too
+    pattern = re.compile(r"^(?:from (\S+) import|import (\S+))", re.MULTILINE)
+    found = [m for src in sources if isinstance(src, str) for m in pattern.finditer(src)]
+    return list(dict.fromkeys(m.group(1) or m.group(2) for m in found))
 
 
 def _installed_dirs() -> set[str]:

@@ -99,6 +99,7 @@ def test_a_reproducer_with_integer_inputs_and_constants_runs(tmp_path):
     # local functions cannot be imported: their source is copied, with their imports
     assert "def loss(logits, target, scale):" in d.reproducer
     assert "import tests.specimens as sp" in d.reproducer
+    assert f"for _root in [{ROOT!r}]" in d.reproducer  # found from any directory
     out = run_snippet(d.reproducer, tmp_path)
     assert "output 0: max |torch - twin|" in out
 
