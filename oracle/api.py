@@ -162,9 +162,11 @@ def check_pair(
     carrying its source."""
     dtypes = normalize_dtypes(dtypes)
     devices = normalize_devices(devices)
-    # (a factory is built for the first run's dtype and device: to see what it builds)
+    guard = Guard(check_timeout(timeout))
+    # (a factory is built for the first run's dtype and device, under the guard: to see
+    # what it builds)
     plan = _resolve(
-        torch_fn, jax_fn, inputs, name, registered, param_specs, (dtypes[0], devices[0])
+        torch_fn, jax_fn, inputs, name, registered, param_specs, (dtypes[0], devices[0], guard)
     )
     if not any(getattr(s, "grad", False) for s in plan.specs):
         raise ValueError(
@@ -180,7 +182,6 @@ def check_pair(
         user_specs = len(plan.specs) - (len(plan.mod.names) if plan.mod else 0)
         names = plan.mod.names if plan.mod else None
         check_arity(plan.sample, jax_fn, user_specs, params=names)
-    guard = Guard(check_timeout(timeout))
     sides = Sides(
         TorchSide(plan.torch_call, plan.specs, guard),
         TwinSide(plan.twin_fn, plan.specs, guard),
@@ -228,7 +229,7 @@ def _resolve(
     name: str | None,
     registered: tuple[str, str] | None,
     param_specs: Any,
-    first_run: tuple[str, str] = ("float64", "cpu"),
+    first_run: tuple[str, str, Guard | None] = ("float64", "cpu", None),
 ) -> _Plan:
     """What each side runs: a factory, a Module's functional call with its parameters
     as leading arguments, or ``torch_fn`` itself; the twin as given or built
@@ -268,12 +269,12 @@ def _resolve(
     return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built, sample=sample)
 
 
-def _sample(built: Factory, dtype: str, device: str) -> Any:
+def _sample(built: Factory, dtype: str, device: str, guard: Guard | None) -> Any:
     """What the factory builds for the first run (kept in its cache), to see whether it
     is a Module with trainable parameters; None when building fails (the run reports
-    that failure)."""
+    that failure). User code: under the guard, which reports the settings it changes."""
     try:
-        return built.build(dtype, device)
+        return (guard or Guard()).call("torch", "factory", built.build, dtype, device)
     except Exception:
         return None
 

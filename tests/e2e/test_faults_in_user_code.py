@@ -106,3 +106,15 @@ def test_a_python_float_output_in_a_float64_run_is_no_float32_precision_finding(
     report = oracle.verify(lambda x: float(x.sum()), jnp.sum, [tensor("3")], **FAST)
     assert {(d.check, d.diagnosis) for d in report.findings} == {("vjp", "disconnected")}
     assert all("float32" not in d.detail for d in report.findings)
+
+
+def test_a_factory_that_changes_a_setting_when_building_is_reported_and_put_back():
+    def build(dtype, device):
+        torch.set_default_dtype(torch.float64)  # a build-time side effect
+        return torch.nn.Tanh()
+
+    before = torch.get_default_dtype()
+    report = oracle.verify(build, jnp.tanh, [tensor("n")], **FAST)
+    assert torch.get_default_dtype() == before
+    changed = [d for d in report.findings if d.reason == "setting_changed"]
+    assert [d.blame for d in changed] == ["torch"] and "factory" in changed[0].detail
