@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from hypothesis import settings as hsettings
 
@@ -19,7 +20,9 @@ from .pair.bridge import normalize_devices
 from .pair.factories import Factory, as_factory
 from .pair.guard import DEFAULT_TIMEOUT, Guard
 from .pair.nn_modules import module_pair
+from .pair.settings import restore, snapshot
 from .pair.sides import Sides
+from .pair.signatures import check_arity, check_torch_fn
 from .pair.torch_side import TorchSide
 from .pair.twin_side import TwinSide
 from .report.records import Report
@@ -93,11 +96,18 @@ def verify(
     "jvp", "hvp", "vmap", "contract" run on every example (None: the vjp on every
     example and the others on a few). An ``nn.Module`` with trainable parameters has
     them differentiated too: the twin is called ``jax_fn(params, *inputs)``, and
-    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values).
+    ``param_specs={"name": tensor(...)}`` draws them (default: the module's own values),
+    built by a factory or not.
     ``triton``: for a Triton-backed ``torch_fn``, ``"interpret"`` checks that its kernels
-    run in Triton's interpreter (on CPU tensors: ``devices`` defaults to cpu) and turns on
-    the interpreter's compatibility layer; ``"auto"``: the interpreter when torch sees no
-    GPU; ``"compiled"``: the GPU kernels. See :mod:`oracle.pair.triton`.
+        run in Triton's interpreter (on CPU tensors: ``devices`` defaults to cpu) and turns on
+        the interpreter's compatibility layer; ``"auto"``: the interpreter when torch sees no
+        GPU; ``"compiled"``: the GPU kernels. See :mod:`oracle.pair.triton`.
+
+    Misuse is a ``TypeError``/``ValueError`` before any example runs: a Function or
+    Module class instead of ``.apply`` or an instance, no differentiated argument, or
+    inputs that do not fit either side's positional arguments (see
+    :mod:`oracle.pair.signatures`). Complex outputs are refused with a finding (see the
+    README's "What it cannot check yet").
     """
     return check_pair(
         torch_fn,
@@ -132,6 +142,7 @@ class _Plan:
     twin: str  # "hand" or "auto"
     mod: Any = None  # the ModulePair of an nn.Module with parameters
     built: Factory | None = None
+    sample: Any = None  # torch_fn, or what its factory built for the first run
 
 
 def check_pair(
@@ -157,9 +168,6 @@ def check_pair(
     """:func:`verify`, for a pair that may come from the registry: ``registered`` (its
     name and registering module) makes reproducers look it up there instead of
     carrying its source."""
-    plan = _resolve(torch_fn, jax_fn, inputs, name, registered, param_specs)
-    checks = normalize_checks(checks)
-    bounds = normalize_dims(plan.specs, dims)
     dtypes = normalize_dtypes(dtypes)
     if triton is not None:
         from .pair.triton import prepare as prepare_triton
@@ -167,9 +175,26 @@ def check_pair(
         if prepare_triton(triton) and devices is None:
             devices = "cpu"  # the interpreter runs kernels on CPU tensors
     devices = normalize_devices(devices)
+    guard = Guard(check_timeout(timeout))
+    # (a factory is built for the first run's dtype and device, under the guard: to see
+    # what it builds)
+    plan = _resolve(
+        torch_fn, jax_fn, inputs, name, registered, param_specs, (dtypes[0], devices[0], guard)
+    )
+    if not any(getattr(s, "grad", False) for s in plan.specs):
+        raise ValueError(
+            "inputs: no argument is differentiated (every tensor(...) has grad=False, or "
+            "there is none), so there is no gradient to check; give at least one "
+            "tensor(...) with grad=True (the default)"
+        )
+    checks = normalize_checks(checks)
+    bounds = normalize_dims(plan.specs, dims)
     max_examples, seed = _search_settings(max_examples, seed, settings)
     user_tol = _user_tolerances(rtol, atol, dtypes, plan, torch_fn)
-    guard = Guard(check_timeout(timeout))
+    if plan.twin == "hand":  # last: every other argument is said to be wrong first
+        user_specs = len(plan.specs) - (len(plan.mod.names) if plan.mod else 0)
+        names = plan.mod.names if plan.mod else None
+        check_arity(plan.sample, jax_fn, user_specs, params=names)
     sides = Sides(
         TorchSide(plan.torch_call, plan.specs, guard),
         TwinSide(plan.twin_fn, plan.specs, guard),
@@ -183,6 +208,7 @@ def check_pair(
     # the user's functions may draw from torch's global generator: give it back as it was
     with (
         torch.random.fork_rng(devices=[torch.cuda.current_device()] if "cuda" in devices else []),
+        _kept_global_state(),
         _released(sides),
         # a torch_fn under torch.compile: its recompile limit is an error, not a silent
         # fall back to eager code (see oracle.judge.checks.compiled)
@@ -220,6 +246,7 @@ def _resolve(
     name: str | None,
     registered: tuple[str, str] | None,
     param_specs: Any,
+    first_run: tuple[str, str, Guard | None] = ("float64", "cpu", None),
 ) -> _Plan:
     """What each side runs: a factory, a Module's functional call with its parameters
     as leading arguments, or ``torch_fn`` itself; the twin as given or built
@@ -228,6 +255,7 @@ def _resolve(
         raise TypeError(
             f"torch_fn must be callable (a Function's .apply, a Module, a function); got {torch_fn!r}"
         )
+    check_torch_fn(torch_fn)
     twin = "auto" if is_auto(jax_fn) else "hand"
     if not callable(jax_fn) and twin == "hand":
         raise TypeError(
@@ -245,15 +273,27 @@ def _resolve(
         inputs = specs_from_annotations(built.build("float64", "cpu") if built else torch_fn)
     specs = normalize_inputs(inputs)
     name = name or _name_of(built.build_fn if built else torch_fn)
-    mod = None if built is not None else module_pair(torch_fn, jax_fn, specs, param_specs)
+    # a Module's trainable parameters are differentiated, built by a factory or not
+    sample = _sample(built, *first_run) if built is not None else torch_fn
+    mod = module_pair(sample, jax_fn, specs, param_specs, build=built)
     if mod is not None:  # the parameters become leading differentiated arguments
         # an automatic twin of the module differentiates the same functional call
         twin_fn = auto_twin(mod.torch_fn) if twin == "auto" else mod.jax_fn
         refs = {**_fn_refs(mod.torch_fn, mod.jax_fn, None), "factory": False}
-        return _Plan(mod.torch_fn, twin_fn, mod.specs, name, refs, twin, mod=mod)
+        return _Plan(mod.torch_fn, twin_fn, mod.specs, name, refs, twin, mod=mod, sample=sample)
     twin_fn = auto_twin(torch_fn) if twin == "auto" else jax_fn
     refs = {**_fn_refs(torch_fn, jax_fn, registered), "factory": built is not None}
-    return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built)
+    return _Plan(built or torch_fn, twin_fn, specs, name, refs, twin, built=built, sample=sample)
+
+
+def _sample(built: Factory, dtype: str, device: str, guard: Guard | None) -> Any:
+    """What the factory builds for the first run (kept in its cache), to see whether it
+    is a Module with trainable parameters; None when building fails (the run reports
+    that failure). User code: under the guard, which reports the settings it changes."""
+    try:
+        return (guard or Guard()).call("torch", "factory", built.build, dtype, device)
+    except Exception:
+        return None
 
 
 def _search_settings(
@@ -329,6 +369,21 @@ def _float32_only(runs: list[Any], divergences: list[Any]) -> list[Any]:
             run.only = f"float32 only ({mine[0].detail}); its float32 results were judged against the twin's float64 values"
             kept = [d for d in kept if all(d is not m for m in mine)]
     return kept
+
+
+@contextlib.contextmanager
+def _kept_global_state() -> Iterator[None]:
+    """numpy's and Python's global generators, and every global setting, as they were
+    (the guard puts settings back after each call and reports who changed them; this
+    also covers oracle code that runs user code outside a call of its own)."""
+    saved = snapshot()
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        restore(saved)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 @contextlib.contextmanager

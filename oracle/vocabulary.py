@@ -96,4 +96,5 @@ REASONS: dict[str, str] = {
     "nothing_compared": "no output or gradient was compared in the whole run",
     "structure": "the outputs differ in structure (count, shape, kind)",
     "float32_output": "torch returned a float32 output in a float64 run",
+    "not_supported": "the pair uses what the oracle cannot check yet (complex outputs): the run ends there",
 }

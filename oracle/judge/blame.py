@@ -98,7 +98,7 @@ def disconnected(arg: int, torch_grad: Any, twin_grad: np.ndarray, *, cut: bool)
         return None
     how = (
         "no output of torch_fn requires grad (the graph is cut inside the function: "
-        ".detach(), .numpy(), .item(), torch.no_grad(), or an integer output)"
+        ".detach(), .numpy(), .item(), torch.no_grad(), a Python number or an integer output)"
         if cut
         else "torch.autograd.grad returned None for it (the graph is cut between this input "
         "and the outputs)"

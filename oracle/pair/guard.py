@@ -10,9 +10,15 @@ vjp) goes through :meth:`Guard.call`:
   else armed (pytest-timeout) is put back, and when it would fire first it is left
   alone. Off the main thread there is no way to interrupt Python code: no limit.
 * ``SystemExit`` (and any other exception) from user code is a :class:`SideError`.
-* **global settings**: torch's default dtype and JAX's global x64 flag are read before
-  the call; a call that changes them is undone at once and the change is recorded in
-  :attr:`Guard.changes` (the checks report it as a finding blamed on that side).
+* **global settings**: every setting of :mod:`oracle.pair.settings` (grad and anomaly
+  mode, default dtype, float32 matmul precision, TF32, threads, JAX's x64 mode and
+  default matmul precision) is read before the call; a call that changes one is undone
+  at once and the change is recorded in :attr:`Guard.changes` (the checks report it as a
+  finding blamed on that side).
+* **who was running**: calls nest (the checks beyond the vjp run under one guarded call
+  and call the twin inside it); :meth:`Guard.scope` marks a stretch of code as one side's
+  without a time limit of its own. A time-out and a changed setting are put on the
+  innermost side running at the time, not on the call that wraps it.
 """
 
 from __future__ import annotations
@@ -24,9 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import torch
-
-from .jax_internals import x64_global
+from .settings import restore, snapshot
 
 __all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT"]
 
@@ -51,51 +55,80 @@ class _TimedOut(Exception):
 class Guard:
     def __init__(self, timeout: float | None = DEFAULT_TIMEOUT):
         self.timeout = timeout
-        #: global-setting changes made by user code, as sentences (undone already)
+        #: (side, sentence) per global-setting change made by user code (undone already)
         self.changes: list[tuple[str, str]] = []
+        #: (side, setting) changes reported already: each is reported once per guard
+        #: (one guard per verify), and put back every time
+        self._seen: set[tuple[str, str]] = set()
+        #: (side, stage) of the calls running now, innermost last
+        self._running: list[tuple[str, str]] = []
+        #: (side, stage) that was running when the alarm fired
+        self._hung: tuple[str, str] | None = None
 
     def call(self, side: str, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
-        dtype, x64 = torch.get_default_dtype(), x64_global()
         start = time.perf_counter()
         try:
-            with self._limit():
-                out = fn(*args)
+            # (what scope() does, written out: this runs around every call of user code)
+            saved = snapshot()
+            if not self._running:
+                self._hung = None
+            self._running.append((side, stage))
+            try:
+                if self.timeout is None:
+                    out = fn(*args)
+                else:
+                    with self._limit():
+                        out = fn(*args)
+            finally:
+                self._running.pop()
+                self._restore(side, stage, saved)
         except SideError:
             raise
         except BaseException as exc:  # SystemExit included: user code must not end the run
             if isinstance(exc, KeyboardInterrupt):
                 raise
             if isinstance(exc, _TimedOut) or self._over(start):
-                raise SideError(side, stage, _timeout_error(self.timeout), timed_out=True) from None
+                raise self._timed_out(side, stage) from None
             raise SideError(side, stage, exc) from exc
-        finally:
-            self._restore(side, stage, dtype, x64)
         if self._over(start):  # the alarm was swallowed by the user's own except clause
-            raise SideError(side, stage, _timeout_error(self.timeout), timed_out=True)
+            raise self._timed_out(side, stage)
         return out
+
+    @contextlib.contextmanager
+    def scope(self, side: str, stage: str) -> Iterator[None]:
+        """Code of ``side`` (its ``stage``) runs inside: the global settings it changes
+        are put back and recorded as that side's, and a time-out of an enclosing
+        :meth:`call` that fires inside is that side's. No time limit of its own, and
+        exceptions pass through unchanged."""
+        saved = snapshot()
+        if not self._running:
+            self._hung = None  # (read after the outermost call's scope has ended)
+        self._running.append((side, stage))
+        try:
+            yield
+        finally:
+            self._running.pop()
+            self._restore(side, stage, saved)
+
+    def _timed_out(self, side: str, stage: str) -> SideError:
+        """The time-out, on the side that was running when the alarm fired."""
+        side, stage = self._hung or (side, stage)
+        return SideError(side, stage, _timeout_error(self.timeout), timed_out=True)
 
     def _over(self, start: float) -> bool:
         return self.timeout is not None and time.perf_counter() - start > self.timeout
 
-    def _restore(self, side: str, stage: str, dtype: Any, x64: bool) -> None:
+    def _restore(self, side: str, stage: str, saved: tuple[Any, ...]) -> None:
         who = "torch_fn" if side == "torch" else "the JAX twin"
-        if torch.get_default_dtype() != dtype:
-            now = torch.get_default_dtype()
-            torch.set_default_dtype(dtype)
+        for name, was, now in restore(saved):
+            if (side, name) in self._seen:
+                continue  # put back again, reported once (a twin changes it at each trace)
+            self._seen.add((side, name))
             self.changes.append(
                 (
                     side,
-                    f"{who} changed torch's default dtype from {dtype} to {now} in its {stage} (the oracle put it back)",
-                )
-            )
-        if x64_global() != x64:
-            import jax
-
-            jax.config.update("jax_enable_x64", x64)
-            self.changes.append(
-                (
-                    side,
-                    f"{who} turned JAX's x64 mode {'on' if not x64 else 'off'} globally in its {stage} (the oracle put it back)",
+                    f"{who} changed {name} from {_shown(was)} to {_shown(now)} globally in "
+                    f"its {stage} (the oracle put it back)",
                 )
             )
 
@@ -114,6 +147,7 @@ class Guard:
             return
 
         def _alarm(signum: int, frame: Any) -> None:
+            self._hung = self._hung or (self._running[-1] if self._running else None)
             raise _TimedOut()
 
         previous = signal.signal(signal.SIGALRM, _alarm)
@@ -127,6 +161,14 @@ class Guard:
             if previous_timer[0] > 0:
                 left = max(previous_timer[0] - (time.monotonic() - start), 1e-3)
                 signal.setitimer(signal.ITIMER_REAL, left, previous_timer[1])
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):  # anomaly mode: (enabled, check_nan)
+        return "(" + ", ".join(map(_shown, value)) + ")"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _timeout_error(timeout: float | None) -> TimeoutError:

@@ -2,6 +2,11 @@
 
 tests/pair/test_jax_internals.py fails loudly if a JAX release renames any of these.
 
+**Global values under a scope.** :func:`x64_global` and :func:`matmul_precision_global`
+read the global flags (``State.get_global``), not the value the oracle's own scopes put
+in force: the guard (:mod:`oracle.pair.settings`) compares them around every call of
+user code.
+
 **Staging caches keyed without the x64 mode.** JAX caches the jaxprs it traces
 (``partial_eval.trace_to_jaxpr``) and the parameters it infers for a jitted call
 (``pjit._infer_params_cached``). On JAX 0.10 a trace made in one x64 mode is handed
@@ -18,9 +23,16 @@ jitted function whose signature is already in its own cache is not even retraced
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
-__all__ = ["forget_traces", "staging_caches", "x64_global"]
+__all__ = [
+    "forget_traces",
+    "staging_caches",
+    "x64_global",
+    "matmul_precision_global",
+    "set_matmul_precision_global",
+]
 
 
 def staging_caches() -> list[Callable]:
@@ -43,7 +55,31 @@ def x64_global() -> bool:
     return bool(_x64_state().get_global())
 
 
+def matmul_precision_global() -> str | None:
+    """JAX's *global* default matmul precision (``jax.config.jax_default_matmul_precision``
+    reads the value in force: inside the oracle's ``jax.default_matmul_precision`` scope,
+    the scope's). Read around every call of user code: a twin may change it."""
+    return _matmul_state().get_global()
+
+
+def set_matmul_precision_global(value: str | None) -> None:
+    import jax
+
+    jax.config.update("jax_default_matmul_precision", value)
+
+
+def _matmul_state():
+    from jax._src import config
+
+    return config.default_matmul_precision
+
+
 def _x64_state():
     from jax._src import config
 
     return config.enable_x64
+
+
+# (read around every call of user code: looked up once, not imported at each read)
+_matmul_state = functools.cache(_matmul_state)
+_x64_state = functools.cache(_x64_state)

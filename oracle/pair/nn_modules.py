@@ -90,9 +90,18 @@ def _check_param_specs(param_specs: Any, params: Mapping[str, torch.Tensor]) -> 
 
 
 def module_pair(
-    module: Any, jax_fn: Callable, specs: Sequence[Any], param_specs: Any = None
+    module: Any,
+    jax_fn: Callable,
+    specs: Sequence[Any],
+    param_specs: Any = None,
+    *,
+    build: Any = None,
 ) -> ModulePair | None:
-    """The plain pair for a Module with trainable parameters; None for anything else."""
+    """The plain pair for a Module with trainable parameters; None for anything else.
+
+    ``build``: the :class:`~oracle.pair.factories.Factory` that built ``module`` (for
+    float64 on the CPU): the torch side then calls the module it builds for the dtype
+    and device under test, with that module's own buffers and frozen parameters."""
     trainable = (
         {n: p for n, p in module.named_parameters() if p.requires_grad}
         if isinstance(module, torch.nn.Module)
@@ -119,6 +128,8 @@ def module_pair(
         else:
             lead.append(TensorSpec(tuple(p.shape), -1.0, 1.0, True))
             fixed[i] = p.detach().cpu().to(torch.float64).numpy().copy()
+    if build is not None:
+        return ModulePair(*_built_callables(build, jax_fn, names), (*lead, *specs), names, fixed)
     key = (jax_fn, tuple(names))
     cached = _CALLABLES.get(module, {}).get(key)
     if cached is None:
@@ -144,6 +155,23 @@ def _callables(module, jax_fn, names, frozen) -> tuple[Callable, Callable]:
         }
         params = dict(zip(names, args[:n], strict=True))
         return torch.func.functional_call(module, {**rest, **params}, tuple(args[n:]))
+
+    def twin(*args: Any) -> Any:
+        return jax_fn(dict(zip(names, args[:n], strict=True)), *args[n:])
+
+    return torch_fn, twin
+
+
+def _built_callables(build, jax_fn, names) -> tuple[Callable, Callable]:
+    """As :func:`_callables`, for a module built per dtype and device by a factory: the
+    parameters (the leading arguments) say which."""
+    n = len(names)
+
+    def torch_fn(*args: Any) -> Any:
+        like = args[0]
+        module = build.build(str(like.dtype).removeprefix("torch."), like.device.type)
+        params = dict(zip(names, args[:n], strict=True))
+        return torch.func.functional_call(module, params, tuple(args[n:]))
 
     def twin(*args: Any) -> Any:
         return jax_fn(dict(zip(names, args[:n], strict=True)), *args[n:])

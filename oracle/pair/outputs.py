@@ -71,6 +71,8 @@ def flatten_torch(out: Any) -> list[Any]:
         return [leaf for o in out for leaf in flatten_torch(o)]
     if isinstance(out, dict):
         return [leaf for k in sorted(out) for leaf in flatten_torch(out[k])]
-    if isinstance(out, (int, float, np.number)):
-        return [torch.tensor(out)]  # a Python number carries no gradient
+    if isinstance(out, float):  # a Python float carries no gradient, and is a double
+        return [torch.tensor(out, dtype=torch.float64)]
+    if isinstance(out, (int, np.number)):
+        return [torch.tensor(out)]
     raise TypeError(f"returned {type(out).__name__}; expected a tensor or a tuple/list of tensors")

@@ -52,7 +52,9 @@ class TorchSide:
             raise SideError("torch", "forward", exc) from exc
         connected = [leaf.requires_grad for leaf in leaves]
         grads: list[np.ndarray | None] = [None] * len(diff)
-        if backward and diff and any(connected) and cotangents is not None:
+        # cotangents shaped after the twin's outputs: when the outputs differ in
+        # structure, the forward check reports it (torch's backward would only raise)
+        if backward and diff and any(connected) and _fits(leaves, cotangents):
             pairs = [
                 (leaf, torch.as_tensor(c, dtype=leaf.dtype, device=leaf.device))
                 for leaf, c, conn in zip(leaves, cotangents, connected, strict=False)
@@ -82,3 +84,14 @@ class TorchSide:
             if c is not None and leaf.is_floating_point():
                 total += float(np.sum(torch_to_numpy(leaf).astype(np.float64) * c))
         return total
+
+
+def _fits(leaves: Sequence[Any], cotangents: Sequence[np.ndarray | None] | None) -> bool:
+    """Whether there is one cotangent per output, each of its output's shape (and no
+    complex output: the cotangents are real, and complex outputs are not judged yet)."""
+    if cotangents is None or len(cotangents) != len(leaves):
+        return False
+    return all(
+        c is None or (tuple(c.shape) == tuple(leaf.shape) and not leaf.is_complex())
+        for leaf, c in zip(leaves, cotangents, strict=True)
+    )

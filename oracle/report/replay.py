@@ -64,7 +64,13 @@ def example_dict(ex: Any, specs: Sequence[Any]) -> dict[str, Any]:
 
 
 def function_source(fn: Callable, var: str) -> str | None:
-    """Python lines that bind ``var`` to ``fn`` by import, or None if it can't be."""
+    """Python lines that bind ``var`` to ``fn``: by import, or for a lambda or a function
+    that cannot be imported (local, or in ``__main__``), by its own source (see
+    :func:`_own_source`); None if neither can be done."""
+    return _imported_source(fn, var) or _own_source(fn, var)
+
+
+def _imported_source(fn: Callable, var: str) -> str | None:
     obj, attr = fn, ""
     if inspect.ismethod(fn) and isinstance(fn.__self__, type):  # MyFunction.apply
         obj, attr = fn.__self__, "." + fn.__name__
@@ -82,6 +88,113 @@ def function_source(fn: Callable, var: str) -> str | None:
             return None
     top = qual.split(".")[0]
     return f"from {mod} import {top}\n{var} = {qual}{attr}"
+
+
+def _own_source(fn: Callable, var: str) -> str | None:
+    """``fn``'s own source, with imports for the modules it uses from its globals: for a
+    lambda (the README's twins) or a function defined in ``__main__`` or inside another.
+    None when that would not rebuild it: a closure, a global that is not a module or an
+    importable function, a source file that is gone, two lambdas on one line alike."""
+    code = getattr(fn, "__code__", None)
+    if code is None or getattr(fn, "__closure__", None) or inspect.ismethod(fn):
+        return None
+    segment = _segment(fn, code)
+    if segment is None:
+        return None
+    imports = _global_imports(fn, code)
+    if imports is None:
+        return None
+    if fn.__name__ == "<lambda>":
+        binding = f"{var} = {segment}"
+    else:
+        binding = f"{segment}\n\n\n{var} = {fn.__name__}" if fn.__name__ != var else segment
+    return "\n".join([*imports, binding])
+
+
+def _segment(fn: Callable, code: Any) -> str | None:
+    """The exact source text of the lambda or def that made ``fn``."""
+    import ast
+    import linecache
+    import textwrap
+
+    lines = linecache.getlines(code.co_filename)
+    if not lines:
+        return None
+    source = "".join(lines)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    lam = fn.__name__ == "<lambda>"
+    found = []
+    for node in ast.walk(tree):
+        if lam and isinstance(node, ast.Lambda) and node.lineno == code.co_firstlineno:
+            found.append(node)
+        elif (
+            not lam
+            and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name == fn.__name__
+            and code.co_firstlineno in (node.lineno, *(d.lineno for d in node.decorator_list))
+        ):
+            found.append(node)
+    texts = [ast.get_source_segment(source, n) for n in found]
+    if lam:  # several lambdas on one line: the one whose code is fn's
+        texts = [t for t in texts if t and _same_code(t, code)]
+    if len(texts) != 1 or not texts[0]:
+        return None
+    if not lam and found[0].decorator_list:
+        return None  # a decorator may change what the name means
+    return textwrap.dedent(texts[0]) if not lam else texts[0]
+
+
+def _same_code(text: str, code: Any) -> bool:
+    try:
+        compiled = compile(f"({text})", "<replay>", "eval")
+    except SyntaxError:
+        return False
+    # (not co_code: the same lambda compiled alone differs in its bytecode's details)
+    return any(_shape_of(c) == _shape_of(code) for c in compiled.co_consts if hasattr(c, "co_code"))
+
+
+def _shape_of(code: Any) -> tuple:
+    """What tells two lambdas on one line apart: arguments, names, constants."""
+    consts = tuple(repr(c) for c in code.co_consts if not hasattr(c, "co_code"))
+    return code.co_argcount, code.co_varnames, code.co_names, consts
+
+
+def _code_names(code: Any) -> set[str]:
+    """Every global (or attribute) name ``code`` and the code nested in it use."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            names |= _code_names(c)
+    return names
+
+
+def _global_imports(fn: Callable, code: Any) -> list[str] | None:
+    """Import lines for the globals ``fn`` uses; None if one cannot be imported."""
+    import builtins
+    import types
+
+    lines = []
+    glob = getattr(fn, "__globals__", {})
+    for name in sorted(_code_names(code)):
+        if name not in glob:
+            continue  # an attribute name, or a builtin
+        value = glob[name]
+        if value is fn:
+            continue  # a recursive function: defined by its own source
+        if isinstance(value, types.ModuleType):
+            module = value.__name__
+            lines.append(f"import {module}" if module == name else f"import {module} as {name}")
+            continue
+        src = _imported_source(value, name) if callable(value) else None
+        if src is None:
+            if hasattr(builtins, name) and getattr(builtins, name) is value:
+                continue
+            return None
+        lines.extend(src.splitlines())
+    return lines
 
 
 def _resolves(mod: str, qual: str, obj: Any) -> bool:
@@ -118,8 +231,10 @@ def _imported_modules(fn_refs: dict[str, Any]) -> list[str]:
     if fn_refs.get("registry"):
         return [fn_refs["module"]]
     sources = [fn_refs.get(var) for var in ("torch_fn", "jax_fn")]
-    found = [re.match(r"from (\S+) import", src) for src in sources if isinstance(src, str)]
-    return list(dict.fromkeys(m.group(1) for m in found if m))
+    # every import line: a copied function's source imports the modules it uses too
+    pattern = re.compile(r"^(?:from (\S+) import|import (\S+))", re.MULTILINE)
+    found = [m for src in sources if isinstance(src, str) for m in pattern.finditer(src)]
+    return list(dict.fromkeys(m.group(1) or m.group(2) for m in found))
 
 
 def _installed_dirs() -> set[str]:
@@ -183,6 +298,13 @@ _AUTO_TWIN = (
 )
 
 
+_UNDEFINED_CHECK = """for _var, _fn in (("torch_fn", torch_fn), ("jax_fn", jax_fn)):
+    if _fn is None:
+        raise SystemExit(f"{_var} is not defined: the oracle could not import it or copy its "
+                         "source (a closure, or it uses a global that is not a module); define "
+                         f"it at the line '{_var} = None' of this script")"""
+
+
 def _bindings(fn_refs: dict[str, Any]) -> str:
     auto = "\n" + _AUTO_TWIN if fn_refs.get("auto") else ""
     if fn_refs.get("registry"):
@@ -204,9 +326,11 @@ def _bindings(fn_refs: dict[str, Any]) -> str:
                 )
             else:
                 lines.append(src)
+        # said before the first call, not as a TypeError inside jax.jit
+        check = "\n" + _UNDEFINED_CHECK if undefined else ""
         if not lines:
-            return "\n".join(undefined) + auto
-        imports, binding = "\n".join(lines) + "\n", "\n".join(undefined) + auto
+            return "\n".join(undefined) + auto + check
+        imports, binding = "\n".join(lines) + "\n", "\n".join(undefined) + auto + check
     body = "".join("    " + line + "\n" for line in imports.splitlines())
     guarded = (
         _import_guard(fn_refs) + body + "except ImportError as exc:\n    _cannot_import(exc)\n"

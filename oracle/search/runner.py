@@ -41,6 +41,15 @@ __all__ = ["run_config", "RunResult"]
 _KEEP_KINKS = 3
 
 
+#: examples that both sides reject, with none accepted, before the run gives up
+_GIVE_UP = 50
+
+
+class _AllRejected(BaseException):
+    """Both sides raised on the first :data:`_GIVE_UP` examples: the run ends (a
+    BaseException so that hypothesis does not catch it)."""
+
+
 class _Diverged(Exception):
     def __init__(self, findings: list[Divergence]):
         super().__init__("; ".join(f.detail for f in findings))
@@ -145,6 +154,7 @@ class _Run:
         self.last_real: list[Divergence] | None = None
         self.tally: dict[str, int] = {"compared": 0}
         self.changed: dict[str, Divergence] = {}  # global settings user code changed, once each
+        self.both_raised = ""  # what both sides raised on the first example they both rejected
 
     # --- one example ------------------------------------------------------------------
 
@@ -160,9 +170,12 @@ class _Run:
         except Hung as hung:
             self.attach([hung.finding], ex)
             raise
-        except BothRaised:
+        except BothRaised as both:
             self.note_changes(ex)
             self.summary.rejected += 1
+            self.both_raised = self.both_raised or str(both)
+            if self.summary.rejected == self.summary.examples >= _GIVE_UP:
+                raise _AllRejected() from None
             hypothesis.reject()
         self.note_changes(ex)
         if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
@@ -262,6 +275,8 @@ class _Run:
             test()
         except Hung as hung:
             return [hung.finding]
+        except _AllRejected:
+            return [self.all_rejected()]
         except Flaky as exc:
             divergences = self.last_real or _collect(exc)
             for d in divergences:
@@ -272,16 +287,23 @@ class _Run:
         except (_Diverged, BaseExceptionGroup) as found:
             return _collect(found) or [_internal(found, name, dtype, device)]
         except Unsatisfiable:
-            why = (
-                "both sides raised on every example: check the input specs"
-                if self.summary.rejected
-                else "hypothesis could not draw a single example from the input specs"
-            )
+            if self.summary.rejected:
+                return [self.all_rejected()]
+            why = "hypothesis could not draw a single example from the input specs"
             verdict = Verdict("unknown", "error", why, reason="nothing_compared")
             return [divergence("error", verdict, dtype=dtype, device=device, name=name)]
         except Exception as exc:  # an oracle bug must not crash the run: report it
             return [_internal(exc, name, dtype, device)]
         return []
+
+    def all_rejected(self) -> Divergence:
+        """Both sides raised on every example: what they raised, first time."""
+        why = (
+            f"both sides raised on every example ({self.summary.rejected} tried), e.g. "
+            f"{self.both_raised}: check the input specs"
+        )
+        verdict = Verdict("unknown", "error", why, reason="nothing_compared")
+        return divergence("error", verdict, dtype=self.dtype, device=self.device, name=self.name)
 
     def finish(self, divergences: list[Divergence]) -> list[Divergence]:
         """The run's findings: the capability table completed from the shrunk vjp
@@ -290,20 +312,35 @@ class _Run:
             if d.check == "vjp" and d.replay_data:
                 data = d.replay_data
                 values = tuple(data["values"])
-                self.beyond.look(
-                    self.sides, values, data["cotangent_seed"], self.dtype, self.device
-                )
+                # user code again: its global settings put back and reported
+                with self.sides.torch.guard.scope("torch", "checks beyond the vjp"):
+                    self.beyond.look(
+                        self.sides, values, data["cotangent_seed"], self.dtype, self.device
+                    )
+                for f in settings_findings(self.sides, self.dtype, self.device):
+                    f.name, f.example = self.name, d.example
+                    self.changed.setdefault(f.detail, f)
                 break
         if not divergences and self.tally["compared"] == 0:
-            divergences = [_vacuous(self.summary, self.name, self.dtype, self.device)]
+            divergences = [_vacuous(self.summary, self.tally, self.name, self.dtype, self.device)]
         kept = self.beyond.keep(divergences)
         return list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
 
 
-def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Divergence:
+def _vacuous(
+    summary: RunSummary, tally: dict[str, int], name: str, dtype: str, device: str
+) -> Divergence:
     """A run that compared nothing is no pass."""
     if summary.examples and summary.rejected == summary.examples:
         why = "both sides raised on every example"
+    elif summary.examples and not tally.get("floating_outputs"):
+        why = (
+            "nothing was compared: every output of both sides is an integer tensor, so "
+            "nothing is differentiable; return floating values (a max's values, not its "
+            "indices)"
+        )
+        verdict = Verdict("unknown", "error", why, reason="nothing_compared")
+        return divergence("error", verdict, dtype=dtype, device=device, name=name)
     elif summary.examples:
         why = (
             "every output and gradient was empty or not finite on both sides in all "

@@ -354,3 +354,48 @@ def test_omitted_inputs_without_jaxtyping_say_how_to_install_it(monkeypatch):
         TypeError, match=r"jaxtyping is not installed: pip install 'gradient-oracle\[types\]'"
     ):
         oracle.verify(_ok, _ok)
+
+
+# ------------------------------------------------- factories of Modules with parameters
+
+
+class _WeightTimes(torch.autograd.Function):
+    """x * w with the gradient of w sign-flipped on purpose."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        return g * w, -(g * x).sum(0)  # wrong: the sign of w's gradient
+
+
+class _WLayer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.full((3,), 0.5))
+
+    def forward(self, x):
+        return _WeightTimes.apply(x, self.w)
+
+
+def test_a_module_built_by_a_factory_has_its_parameters_differentiated():
+    report = oracle.verify(
+        lambda dtype, device: _WLayer().to(dtype=dtype, device=device),
+        lambda params, x: x * params["w"],
+        [tensor("b 3")],
+        max_examples=10,
+        **CPU,
+    )
+    assert {(d.argument, d.diagnosis) for d in report.divergences} == {("w", "sign_flipped")}
+
+
+def test_a_factory_module_with_parameters_needs_a_twin_that_takes_them():
+    # the README's factory form with a twin written without params: refused, not skipped
+    with pytest.raises(TypeError, match=r"trainable parameters \(w\).*jax_fn\(params, \*inputs\)"):
+        oracle.verify(
+            lambda dtype, device: _WLayer().to(dtype=dtype), lambda x: x * 0.5, [tensor("b 3")]
+        )

@@ -39,3 +39,16 @@ def test_a_twin_closing_over_a_float64_constant_runs_in_both_modes_after_forget_
     jax_internals.forget_traces()
     with jax.enable_x64(True):
         assert jnp.asarray(f(jnp.ones(2, jnp.float64))).dtype == jnp.float64
+
+
+def test_matmul_precision_global_reads_the_global_value_not_the_scope_in_force():
+    before = jax_internals.matmul_precision_global()
+    with jax.default_matmul_precision("highest"):
+        assert jax.config.jax_default_matmul_precision == "highest"
+        assert jax_internals.matmul_precision_global() == before
+    jax_internals.set_matmul_precision_global("bfloat16")
+    try:
+        assert jax_internals.matmul_precision_global() == "bfloat16"
+    finally:
+        jax_internals.set_matmul_precision_global(before)
+    assert jax_internals.matmul_precision_global() == before

@@ -13,6 +13,7 @@ import pytest
 import oracle
 from oracle import integers, tensor
 from oracle.pictures import line_data
+from oracle.report.replay import function_source
 from tests import specimens as sp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,16 +96,11 @@ def test_a_reproducer_with_integer_inputs_and_constants_runs(tmp_path):
         seed=0,
     )
     d = report.findings[0]
-    assert "torch_fn = None" in d.reproducer  # local functions cannot be imported...
-    code = d.reproducer.replace("torch_fn = None", "torch_fn = loss").replace(
-        "jax_fn = None", "jax_fn = twin"
-    )
-    code = (
-        "import tests.specimens as sp\n"
-        "def loss(l, t, s):\n    return sp.cross_entropy(l, t) * s * 2\n"
-        "def twin(l, t, s):\n    return sp.cross_entropy_twin(l, t) * s\n"
-    ) + code
-    out = run_snippet(code, tmp_path)  # ...and once defined, the snippet replays it
+    # local functions cannot be imported: their source is copied, with their imports
+    assert "def loss(logits, target, scale):" in d.reproducer
+    assert "import tests.specimens as sp" in d.reproducer
+    assert f"for _root in [{ROOT!r}]" in d.reproducer  # found from any directory
+    out = run_snippet(d.reproducer, tmp_path)
     assert "output 0: max |torch - twin|" in out
 
 
@@ -123,3 +119,56 @@ def test_plot_data_shows_torch_at_twice_the_twin_and_fd_on_the_twin(tmp_path):
     pytest.importorskip("matplotlib")
     path = oracle.plot(report, str(tmp_path / "scaled.png"))
     assert open(path, "rb").read()[:4] == b"\x89PNG"
+
+
+def test_the_reproducer_of_a_lambda_twin_carries_its_source_and_runs(tmp_path):
+    # the README's first example: the twin is a lambda written in the call
+    report = oracle.verify(
+        sp.ScaledSecondArgument.apply,
+        lambda x, y: x * y,
+        [tensor("n"), tensor("n")],
+        devices=["cpu"],
+        dtypes=["float32"],
+        seed=0,
+        max_examples=10,
+    )
+    (d,) = report.findings
+    assert "jax_fn = lambda x, y: x * y" in d.reproducer
+    out = run_snippet(d.reproducer, tmp_path)
+    diff = float(out.split("gradient of argument 1")[1].split("max |difference|:")[1].split()[0])
+    assert diff == pytest.approx(d.max_abs_error, rel=1e-6)
+
+
+def test_a_twin_that_cannot_be_rebuilt_is_said_before_it_is_called(tmp_path):
+    scale = 1.0
+
+    def closure_twin(x, y):  # a closure: neither importable nor rebuilt from its source
+        return x * y * scale
+
+    report = oracle.verify(
+        sp.ScaledSecondArgument.apply,
+        closure_twin,
+        [tensor("n"), tensor("n")],
+        devices=["cpu"],
+        dtypes=["float32"],
+        seed=0,
+        max_examples=10,
+    )
+    (d,) = report.findings
+    path = tmp_path / "replay.py"
+    path.write_text(d.reproducer)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert proc.returncode != 0 and "jax_fn is not defined" in proc.stderr, proc.stderr
+    assert "NoneType" not in proc.stderr
+
+
+def test_the_source_of_a_function_uses_imports_for_its_modules():
+    src = function_source(lambda a: jnp.sin(a) + np.pi, "jax_fn")
+    assert src is not None
+    namespace: dict = {}
+    exec(src, namespace)
+    assert float(namespace["jax_fn"](0.0)) == pytest.approx(np.pi)
+    assert "import jax.numpy as jnp" in src and "import numpy as np" in src

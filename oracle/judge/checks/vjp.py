@@ -41,7 +41,8 @@ class BothRaised(Exception):
 
 class Hung(BaseException):
     """A side ran past its time limit: the run ends here, with this finding (shrinking a
-    hang would repeat it). A BaseException so that hypothesis does not catch it."""
+    hang would repeat it); so does a pair the oracle cannot check (a complex output).
+    A BaseException so that hypothesis does not catch it."""
 
     def __init__(self, finding: Divergence):
         super().__init__(finding.detail)
@@ -173,11 +174,12 @@ def check_example(
     """Every finding for one example (kinks included, marked ``blame="kink"``).
 
     ``tally["compared"]`` (when given) counts the elements both sides gave finite values
-    for, so that a run where nothing was compared is not taken for a pass. Raises
+    for, so that a run where nothing was compared is not taken for a pass;
+    ``tally["floating_outputs"]`` the floating outputs of both sides (none: integers only). Raises
     :class:`Hung` when a side runs past its time limit."""
     findings = _check(sides, values, cot_seed, dtype, device, tally)
     for f in findings:
-        if f.reason == "timeout":
+        if f.reason in ("timeout", "not_supported"):
             raise Hung(f)
     return findings
 
@@ -195,8 +197,13 @@ def _check(
     if isinstance(called, Divergence):
         return [called]
     t_out, j_out, cots = called
+    refused = _complex_output(t_out, j_out, dtype, device)
+    if refused is not None:
+        return [refused]
     if tally is not None:
         tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
+        floating = sum(a.dtype.kind in "fc" for a in t_out.leaves + j_out.leaves)
+        tally["floating_outputs"] = tally.get("floating_outputs", 0) + floating
     problem = _structure_problem(t_out, j_out)
     if dtype == "float64" and not problem:
         low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
@@ -212,6 +219,24 @@ def _check(
     if wrong is not None:
         return [*findings, wrong]
     return findings + _judge_gradients(sides, values, t_out, j_out, ref, cots, dtype, device)
+
+
+def _complex_output(t: Outputs, j: Outputs, dtype: str, device: str) -> Divergence | None:
+    """Complex outputs are refused, not judged: torch's gradients of complex functions
+    are conjugate Wirtinger derivatives, JAX's vjp pairs cotangents without the
+    conjugate, and the oracle maps neither the conventions nor its tolerances yet."""
+    for who, out in (("torch_fn", t), ("the twin", j)):
+        for i, leaf in enumerate(out.leaves):
+            if leaf.dtype.kind == "c":
+                detail = (
+                    f"output {i} of {who} is complex ({leaf.dtype}): complex outputs are not "
+                    "supported yet (torch and JAX differentiate complex functions by different "
+                    "conventions); return the real and imaginary parts as real outputs "
+                    "(torch.view_as_real(z) against jnp.stack([z.real, z.imag], -1))"
+                )
+                verdict = Verdict("unknown", "error", detail, reason="not_supported")
+                return divergence("error", verdict, dtype=dtype, device=device)
+    return None
 
 
 def _call_both(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, device: str):
