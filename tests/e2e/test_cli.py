@@ -78,7 +78,7 @@ def test_exits_2_on_usage_errors(argv, message):
         pytest.param(
             ["--checks", "vjp,nope"],
             "argument --checks: 'vjp,nope': expected a comma-separated list of vjp, jvp, hvp, "
-            "vmap, contract (unknown: nope)",
+            "vmap, contract, opcheck, compile (unknown: nope)",
             id="unknown-check",
         ),
         pytest.param(
