@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs.specs import normalize_dims, normalize_inputs
+from .vocabulary import DTYPE_NAMES
 
 __all__ = ["Known", "Pair", "Outcome", "Registry", "twin", "registry"]
 
@@ -78,7 +79,7 @@ class Known:
         object.__setattr__(
             self, "blame", _as_tuple(self.blame, "blame", ("torch", "twin", "unknown"))
         )
-        object.__setattr__(self, "dtypes", _as_tuple(self.dtypes, "dtypes", ("float32", "float64")))
+        object.__setattr__(self, "dtypes", _as_tuple(self.dtypes, "dtypes", DTYPE_NAMES))
 
     def expected_in(self, dtype: str) -> bool:
         return self.dtypes is None or dtype in self.dtypes

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .bridge import DTYPES, jax_device, to_jax
+from .bridge import DTYPES, jax_device, plain_numpy, to_jax
 from .compiling import SMALL_PROGRAM, options_for
 from .guard import Guard, SideError
 from .jax_internals import forget_traces
@@ -246,8 +246,8 @@ class TwinSide:
         cots = tuple(np.asarray(c, dtype=np_dtype) for c in cotangents if c is not None)
         leaves, grads = self._call("vjp", values, dtype, device, cots)
         try:
-            leaves = [np.asarray(x) for x in leaves]
-            grads = [np.asarray(x) for x in grads]
+            leaves = [plain_numpy(x) for x in leaves]
+            grads = [plain_numpy(x) for x in grads]
         except Exception as exc:
             raise SideError("twin", "vjp", exc) from exc
         connected = [leaf.dtype.kind in "fc" for leaf in leaves]

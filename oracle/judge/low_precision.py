@@ -1,0 +1,183 @@
+"""One example in a low dtype (bfloat16, float16, or float32 under autocast), judged by the
+error budget (:mod:`oracle.judge.budget`).
+
+Torch's outputs and gradients are compared with the twin's in float64 (the reference,
+on the same rounded inputs and cotangents), within :data:`~oracle.judge.budget.FACTOR`
+times the error of the twin run by JAX in the low dtype (the naive implementation) plus
+a floor. A tensor beyond the budget is checked once more in float32 on the same values:
+if torch is right there, the finding is ``precision`` (blamed on torch); if float32
+finds the same bug, it is that bug, ``mismatch`` here, with float32's blame; if float32
+finds a kink, it is a kink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..pair.bridge import cast_values, low_dtype_of, precision_scope
+from ..pair.outputs import Outputs
+from ..pair.sides import Sides
+from ..report.records import Divergence
+from .budget import EPS, Budget, budget_sentence, error_budget
+from .findings import Verdict, divergence
+
+__all__ = ["judge_low", "input_values"]
+
+
+def input_values(sides: Sides, values: Sequence[Any], low: str) -> list[Any]:
+    """The example's float arrays rounded to ``low`` and held in float64 (what the
+    naive twin and the reference see)."""
+    return [
+        np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+        for v in cast_values(values, sides.specs, low)
+    ]
+
+
+class _Lazy:
+    """The reference at inputs moved by one rounding of the dtype, paid only for a tensor
+    beyond the rest of the budget."""
+
+    def __init__(self, sides: Sides, values: Sequence[Any], cots, device: str, low: str):
+        self.sides, self.values, self.cots, self.device, self.low = sides, values, cots, device, low
+        self._moved: list[Outputs] | None = None
+
+    def moved(self) -> list[Outputs]:
+        """The float64 reference with every differentiated input scaled by 1 + eps, 1 - eps
+        and 1 +- eps at random (eps of the low dtype)."""
+        if self._moved is None:
+            eps = EPS[self.low]
+            rng = np.random.default_rng(5)
+            self._moved = []
+            for how in ("up", "down", "random"):
+                vals = []
+                for v, s in zip(self.values, self.sides.specs, strict=True):
+                    if getattr(s, "grad", False) and isinstance(v, np.ndarray):
+                        sign = {"up": 1.0, "down": -1.0}.get(how)
+                        if sign is None:
+                            sign = rng.choice([-1.0, 1.0], size=v.shape)
+                        v = v * (1.0 + sign * eps)
+                    vals.append(v)
+                try:
+                    with precision_scope("float64", self.device):
+                        self._moved.append(
+                            self.sides.twin.run(vals, "float64", self.device, self.cots)
+                        )
+                except Exception:
+                    pass
+        return self._moved
+
+
+def _spread(moved: list[Outputs], kind: str, i: int, r: np.ndarray) -> float:
+    worst = 0.0
+    for o in moved:
+        x = (o.leaves if kind == "out" else o.grads)[i]
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape == r.shape and x.size:
+            d = np.abs(x - r)
+            d = d[np.isfinite(d)]
+            if d.size:
+                worst = max(worst, float(d.max()))
+    return worst
+
+
+def _judge_one(t, n, r, low: str, lazy: _Lazy, kind: str, i: int) -> Budget:
+    """The budget for one tensor: the naive error first, then with the inputs' rounding."""
+    b = error_budget(t, n, r, low)
+    if b.ok or b.nonfinite:
+        return b
+    spread = _spread(lazy.moved(), kind, i, np.asarray(r, dtype=np.float64))
+    return error_budget(t, n, r, low, input_error=spread)
+
+
+def judge_low(
+    sides: Sides,
+    values: Sequence[Any],
+    t_out: Outputs,
+    naive: Outputs,
+    ref: Outputs,
+    cots: Sequence[Any],
+    dtype: str,
+    device: str,
+    in_float32: Callable[[], list[Divergence]],
+) -> list[Divergence]:
+    """The outputs (the first beyond the budget is a forward finding, and ends the
+    judgement) and every gradient, by the budget. ``values``: what the reference saw
+    (float64); ``in_float32``: the same example checked in float32 (called at most
+    once, for a finding)."""
+    low = low_dtype_of(dtype)
+    assert low is not None
+    lazy = _Lazy(sides, values, cots, device, low)
+    f32: list[list[Divergence]] = []
+
+    def verdict(b: Budget, what: str, argument: Any) -> Verdict:
+        if not f32:
+            try:
+                f32.append(in_float32())
+            except Exception:
+                f32.append([])
+        same = [f for f in f32[0] if f.argument == argument or argument is None]
+        real = [f for f in same if not f.is_kink]
+        how = " under torch.autocast" if dtype.startswith("autocast-") else ""
+        sentence = f"{what} in {low}{how}: {budget_sentence(b, low)}"
+        if real:
+            first = real[0]
+            return Verdict(
+                first.blame,
+                "mismatch",
+                f"{sentence}; the float32 run of this example diverges too "
+                f"({first.check}, {first.diagnosis}): not a matter of precision",
+            )
+        if same:
+            return Verdict(
+                "kink",
+                "mismatch",
+                f"{sentence}; in float32 the example sits on a kink (both conventions are "
+                "valid there)",
+            )
+        return Verdict(
+            "torch",
+            "nonfinite" if b.nonfinite else "precision",
+            f"{sentence}; in float32 torch is right on the same example: it computes at a "
+            f"lower precision than {low} allows (an accumulator or a reduction in the low "
+            "dtype, a gradient cast down early?)",
+        )
+
+    def finding(check: str, b: Budget, what: str, argument: Any) -> Divergence:
+        d = divergence(
+            check,
+            verdict(b, what, argument),
+            dtype=dtype,
+            device=device,
+            argument=argument,
+            max_abs_error=b.error,
+            worst_index=b.worst_index,
+            mismatched=b.mismatched,
+            total=b.total,
+            allowed=b.allowed,
+            actual=b.actual_at_worst,
+            expected=b.expected_at_worst,
+            error=b.error,
+            naive_error=b.naive_error,
+        )
+        d.tolerance = "error budget: 2 x the naive error + 2 ulps (oracle.judge.budget)"
+        return d
+
+    for i, (t, n) in enumerate(zip(t_out.leaves, naive.leaves, strict=True)):
+        r = ref.leaves[i]
+        if np.asarray(t).dtype.kind != "f":
+            continue  # integer outputs: compared exactly by the caller
+        b = _judge_one(t, n, r, low, lazy, "out", i)
+        if not b.ok:
+            return [finding("forward", b, f"output {i}", None)]
+    findings = []
+    for k, (tg, ng) in enumerate(zip(t_out.grads, naive.grads, strict=True)):
+        if tg is None:
+            continue
+        arg = sides.diff_positions[k]
+        b = _judge_one(tg, ng, ref.grads[k], low, lazy, "grad", k)
+        if not b.ok:
+            findings.append(finding("vjp", b, f"the gradient of argument {arg}", arg))
+    return findings
