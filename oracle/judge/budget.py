@@ -19,11 +19,15 @@ and torch passes when every element satisfies
     |t_i - r_i| \le F \max(e_n, e_x) + U \cdot \mathrm{ulp}(m_i)
 
 * :data:`FACTOR` :math:`F = 2`, FlashAttention's factor;
-* :math:`e_x`: how far the reference itself moves when the differentiated inputs move
-  by one rounding of the dtype (relative :math:`\pm\epsilon`), the error any
-  backward-stable implementation may make; it matters only where rounding flips a
-  branch (an input within one ulp of a hinge's margin) and is computed only when the
-  rest of the budget is exceeded;
+* :math:`e_x`: how far a plain implementation of the twin's formula may land from the
+  reference, measured only when the rest of the budget is exceeded: the largest
+  distance from :math:`r` of a few float64 samples, the twin at inputs moved by one
+  rounding of the dtype (relative :math:`\pm\epsilon`: a branch that rounding flips,
+  an input within one ulp of a hinge's margin) and the twin's formula with every
+  operation's result rounded at random (:mod:`oracle.judge.jitter`: where an
+  intermediate is ill-conditioned, ``1 - tanh(x)**2`` near saturation, one naive sample
+  can be lucky). A reduction is rounded once, as a float32 accumulator is, so an
+  accumulator kept in the low dtype is not excused;
 * the floor, :data:`FLOOR_ULPS` :math:`U = 2` units in the last place of the dtype at
   the element's own magnitude :math:`m_i = |r_i|` (the spacing of the dtype's numbers
   there). It keeps a lucky naive result (exact on a one-element loss) from turning
@@ -86,7 +90,7 @@ class Budget:
     error: float
     #: the naive implementation's (the twin in the same dtype)
     naive_error: float
-    #: how far the reference moves under one rounding of the inputs (0: not measured)
+    #: how far the samples of rounding land from the reference (0: not measured)
     input_error: float
     #: the floor at the worst element
     floor: float
@@ -125,8 +129,8 @@ def error_budget(
 ) -> Budget:
     """Judge torch's ``actual`` by the budget (see the module's docstring).
 
-    ``dtype``: the low dtype whose ulps make the floor; ``input_error``: how far the
-    reference moves under one rounding of the inputs (0: not measured)."""
+    ``dtype``: the low dtype whose ulps make the floor; ``input_error``: how far samples
+    of rounding land from the reference (:math:`e_x`, 0: not measured)."""
     t, n, r = (np.asarray(x, dtype=np.float64) for x in (actual, naive, reference))
     if t.shape != r.shape or n.shape != r.shape:
         raise ValueError(f"error_budget: shapes differ: {t.shape}, {n.shape}, {r.shape}")
@@ -175,7 +179,7 @@ def budget_sentence(b: Budget, dtype: str) -> str:
     else:
         head = f"torch's error {b.error:.3g}, where the naive {dtype} result is exact"
     moved = (
-        f", or the reference's own change {b.input_error:.3g} under one rounding of the inputs"
+        f", or the spread {b.input_error:.3g} of the twin's formula under random rounding"
         if b.input_error > b.naive_error
         else ""
     )

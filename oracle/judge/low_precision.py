@@ -23,6 +23,7 @@ from ..pair.sides import Sides
 from ..report.records import Divergence
 from .budget import EPS, Budget, budget_sentence, error_budget
 from .findings import Verdict, divergence
+from .jitter import jittered
 
 __all__ = ["judge_low", "input_values"]
 
@@ -37,44 +38,58 @@ def input_values(sides: Sides, values: Sequence[Any], low: str) -> list[Any]:
 
 
 class _Lazy:
-    """The reference at inputs moved by one rounding of the dtype, paid only for a tensor
-    beyond the rest of the budget."""
+    """What the budget allows beyond the naive error, paid only for a tensor beyond the
+    rest: the reference at inputs moved by one rounding of the dtype, and the twin's
+    formula with every operation rounded at random (:mod:`oracle.judge.jitter`)."""
 
     def __init__(self, sides: Sides, values: Sequence[Any], cots, device: str, low: str):
         self.sides, self.values, self.cots, self.device, self.low = sides, values, cots, device, low
-        self._moved: list[Outputs] | None = None
+        self._samples: list[tuple[list, list]] | None = None
 
-    def moved(self) -> list[Outputs]:
-        """The float64 reference with every differentiated input scaled by 1 + eps, 1 - eps
-        and 1 +- eps at random (eps of the low dtype)."""
-        if self._moved is None:
-            eps = EPS[self.low]
-            rng = np.random.default_rng(5)
-            self._moved = []
-            for how in ("up", "down", "random"):
-                vals = []
-                for v, s in zip(self.values, self.sides.specs, strict=True):
-                    if getattr(s, "grad", False) and isinstance(v, np.ndarray):
-                        sign = {"up": 1.0, "down": -1.0}.get(how)
-                        if sign is None:
-                            sign = rng.choice([-1.0, 1.0], size=v.shape)
-                        v = v * (1.0 + sign * eps)
-                    vals.append(v)
-                try:
-                    with precision_scope("float64", self.device):
-                        self._moved.append(
-                            self.sides.twin.run(vals, "float64", self.device, self.cots)
-                        )
-                except Exception:
-                    pass
-        return self._moved
+    def samples(self) -> list[tuple[list, list]]:
+        """(outputs, gradients) of each sample, in float64."""
+        if self._samples is None:
+            self._samples = self._moved() + self._jittered()
+        return self._samples
+
+    def _jittered(self) -> list[tuple[list, list]]:
+        try:
+            with precision_scope("float64", self.device):
+                return jittered(self.sides.twin, self.values, self.device, self.cots, EPS[self.low])
+        except Exception:
+            return []
+
+    def _moved(self) -> list[tuple[list, list]]:
+        """Every differentiated input scaled by 1 + eps, 1 - eps and 1 +- eps at random."""
+        eps = EPS[self.low]
+        rng = np.random.default_rng(5)
+        out = []
+        for how in ("up", "down", "random"):
+            vals = []
+            for v, s in zip(self.values, self.sides.specs, strict=True):
+                if getattr(s, "grad", False) and isinstance(v, np.ndarray):
+                    sign = {"up": 1.0, "down": -1.0}.get(how)
+                    if sign is None:
+                        sign = rng.choice([-1.0, 1.0], size=v.shape)
+                    v = v * (1.0 + sign * eps)
+                vals.append(v)
+            try:
+                with precision_scope("float64", self.device):
+                    o = self.sides.twin.run(vals, "float64", self.device, self.cots)
+            except Exception:
+                continue
+            out.append((o.leaves, o.grads))
+        return out
 
 
-def _spread(moved: list[Outputs], kind: str, i: int, r: np.ndarray) -> float:
+def _spread(samples: list[tuple[list, list]], kind: str, i: int, r: np.ndarray) -> float:
+    """The largest distance of a sample's tensor from the reference."""
     worst = 0.0
-    for o in moved:
-        x = (o.leaves if kind == "out" else o.grads)[i]
-        x = np.asarray(x, dtype=np.float64)
+    for leaves, grads in samples:
+        got = leaves if kind == "out" else grads
+        if i >= len(got):
+            continue
+        x = np.asarray(got[i], dtype=np.float64)
         if x.shape == r.shape and x.size:
             d = np.abs(x - r)
             d = d[np.isfinite(d)]
@@ -84,11 +99,11 @@ def _spread(moved: list[Outputs], kind: str, i: int, r: np.ndarray) -> float:
 
 
 def _judge_one(t, n, r, low: str, lazy: _Lazy, kind: str, i: int) -> Budget:
-    """The budget for one tensor: the naive error first, then with the inputs' rounding."""
+    """The budget for one tensor: the naive error first, then the samples' spread."""
     b = error_budget(t, n, r, low)
     if b.ok or b.nonfinite:
         return b
-    spread = _spread(lazy.moved(), kind, i, np.asarray(r, dtype=np.float64))
+    spread = _spread(lazy.samples(), kind, i, np.asarray(r, dtype=np.float64))
     return error_budget(t, n, r, low, input_error=spread)
 
 

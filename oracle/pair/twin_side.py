@@ -111,9 +111,9 @@ class TwinSide:
         self.extra_compiled: set[tuple] = set()
         self.extra_budget: dict[tuple, int] = {}
 
-    def _jit(self, which: str, small: bool, device: str) -> Any:
-        options = options_for(small, device)
-        return self.program((which, small, device), _PROGRAMS[which], (0, 1, 2), options)
+    def _jit(self, which: str, small: bool, device: str, low: bool = False) -> Any:
+        options = options_for(small, device, low_dtype=low)
+        return self.program((which, small, device, low), _PROGRAMS[which], (0, 1, 2), options)
 
     def program(self, name: Any, fn: Callable, static_argnums: tuple, options: dict) -> Any:
         """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.judge.checks.transform)."""
@@ -150,7 +150,7 @@ class TwinSide:
             return self._eagerly(which, values, dtype, device, *extra)
         layout, g = self.split(values, dtype, device)
         small = sum(a.size for a in g["diff"] + g["array"]) < SMALL_PROGRAM
-        fn = self._jit(which, small, device)
+        fn = self._jit(which, small, device, dtype in ("bfloat16", "float16"))
         args = (
             self.fn,
             layout,
