@@ -9,6 +9,8 @@ The specimens and their derivations: ``losses/_low_precision.py``; the rule:
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import pytest
@@ -150,3 +152,17 @@ def test_the_default_dtypes_stay_float32_and_float64():
         devices=["cpu"],
     )
     assert [r.dtype for r in report.runs] == ["float32", "float64"]
+
+
+def test_the_reproducer_of_a_bfloat16_finding_replays_it(tmp_path):
+    # the float8 reduction off by more than a bfloat16 rounding (2**-7 relative) on argument 1
+    report = _verify("scale_columns_fp8_reduce", ("bfloat16",), max_examples=3)
+    (d,) = _real(report)
+    script = tmp_path / "replay.py"
+    script.write_text(d.reproducer)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    worst = float(done.stdout.rsplit("max |difference|:", 1)[1].split()[0])
+    assert worst > 2.0**-7 * abs(d.expected)
