@@ -315,7 +315,10 @@ def _mutation_set() -> list[Case]:
 def _cannot_run(dtype: str, finding: Any) -> str | None:
     """Why a pair cannot run in a low dtype (a side raised on the plain call: an op without
     bfloat16 on the CPU, say), or None. Such a run is skipped, not scored."""
-    if dtype in LOW_DTYPES and finding.check == "error" and finding.reason == "raised":
+    if dtype in LOW_DTYPES and finding.check == "error" and finding.reason in (
+        "raised",
+        "nothing_compared",
+    ):
         return finding.detail[:200]
     return None
 
