@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-__all__ = ["FACTOR", "FLOOR_ULPS", "EPS", "Budget", "ulp", "error_budget", "budget_sentence"]
+__all__ = ["FACTOR", "FLOOR_ULPS", "EPS", "TINY", "LARGEST", "Budget", "ulp", "error_budget", "budget_sentence"]
 
 #: torch may be off by this many times the naive implementation's error (FlashAttention's
 #: ``dq_error <= 2 * dq_pt_error``)
@@ -65,11 +65,21 @@ EPS = {
     "float32": float(np.finfo(np.float32).eps),
     "float64": float(np.finfo(np.float64).eps),
 }
-_TINY = {
+#: the smallest subnormal of each dtype (the spacing of its numbers near 0)
+TINY = {
     "bfloat16": float(ml_dtypes.finfo(ml_dtypes.bfloat16).smallest_subnormal),
     "float16": float(np.finfo(np.float16).smallest_subnormal),
     "float32": float(np.finfo(np.float32).smallest_subnormal),
     "float64": float(np.finfo(np.float64).smallest_subnormal),
+}
+
+
+#: the largest finite number of each dtype
+LARGEST = {
+    "bfloat16": float(ml_dtypes.finfo(ml_dtypes.bfloat16).max),
+    "float16": float(np.finfo(np.float16).max),
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
 }
 
 
@@ -78,7 +88,7 @@ def ulp(m: np.ndarray, dtype: str) -> np.ndarray:
     m = np.abs(np.asarray(m, dtype=np.float64))
     with np.errstate(divide="ignore"):
         exponent = np.floor(np.log2(np.where(m > 0, m, 1.0)))
-    return np.maximum(np.where(m > 0, EPS[dtype] * np.exp2(exponent), 0.0), _TINY[dtype])
+    return np.maximum(np.where(m > 0, EPS[dtype] * np.exp2(exponent), 0.0), TINY[dtype])
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ intermediate (``1 - tanh(x)**2`` from a ``tanh`` already rounded near 1: half it
 gone), one lucky sample would make every other implementation look wrong. So the budget
 also allows the spread of a few more samples: the twin's vjp (its jaxpr) evaluated in
 float64, each floating result of each operation that computes (not those that move data)
-multiplied by :math:`1 \pm \epsilon/2` with a random sign, as a rounding to nearest in
-the low dtype could. A reduction is one operation: its result is rounded once, as a
+moved up or down at random by half the spacing of the low dtype's numbers at its
+magnitude (:math:`\epsilon/2` relative; half the smallest subnormal near 0, where
+float16 underflows), as a rounding to nearest in the low dtype could. A reduction is one operation: its result is rounded once, as a
 float32 accumulator does, so an accumulator kept in the low dtype is not excused.
 """
 
@@ -43,7 +44,20 @@ _CALLS = (
 )
 
 
-def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, eps: float):
+def _rounded(o: Any, rng, eps: float, tiny: float, largest: float) -> Any:
+    """``o`` moved by half the spacing of the low dtype's numbers at its magnitude, up or
+    down at random: a rounding's error, relative for normal numbers (eps/2), absolute
+    (half the smallest subnormal) near 0, where float16 loses digits to underflow; beyond
+    the dtype's largest number, infinity (float16 overflows past 65504)."""
+    m = jnp.abs(o)
+    exponent = jnp.floor(jnp.log2(jnp.where(m > 0, m, 1.0)))
+    # 0 rounds to itself
+    spacing = jnp.where(m > 0, jnp.maximum(eps * jnp.exp2(exponent), tiny), 0.0)
+    moved = o + 0.5 * spacing * rng.choice([-1.0, 1.0], size=np.shape(o))
+    return jnp.where(m > largest, jnp.sign(o) * jnp.inf, moved)
+
+
+def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, limits: tuple):
     env: dict[Any, Any] = {}
 
     def read(v: Any) -> Any:
@@ -59,17 +73,12 @@ def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, eps: 
         if sub is not None and eqn.primitive.name in _CALLS:
             sub_jaxpr, sub_consts = sub
             n = len(sub_jaxpr.invars)
-            outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], rng, eps)
+            outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], rng, limits)
         else:
             outs = eqn.primitive.bind(*vals, **eqn.params)
             outs = list(outs) if eqn.primitive.multiple_results else [outs]
             if eqn.primitive.name not in _EXACT:
-                outs = [
-                    o * (1.0 + 0.5 * eps * rng.choice([-1.0, 1.0], size=np.shape(o)))
-                    if _is_float(o)
-                    else o
-                    for o in outs
-                ]
+                outs = [_rounded(o, rng, *limits) if _is_float(o) else o for o in outs]
         for v, o in zip(eqn.outvars, outs, strict=True):
             env[v] = o
     return [read(v) for v in jaxpr.outvars]
@@ -80,11 +89,12 @@ def jittered(
     values: Sequence[Any],
     device: str,
     cotangents: Sequence[np.ndarray | None],
-    eps: float,
+    limits: tuple[float, float, float],
     draws: int = DRAWS,
 ) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
     """``draws`` samples of (outputs, gradients) of the twin's vjp in float64 with every
-    operation rounded at random by ``eps / 2`` (call inside float64 ``precision_scope``)."""
+    operation's result rounded at random (``limits``: the low dtype's epsilon, smallest
+    subnormal and largest number; call inside float64 ``precision_scope``)."""
     layout, g = twin.split(values, "float64", device)
     cots = tuple(np.asarray(c, dtype=np.float64) for c in cotangents if c is not None)
     statics = tuple(g["static"])
@@ -98,7 +108,9 @@ def jittered(
     rng = np.random.default_rng(7)
     samples = []
     for _ in range(draws):
-        outs = twin.guard.call("twin", "vjp", _evaluate, closed.jaxpr, closed.consts, flat, rng, eps)
+        outs = twin.guard.call(
+            "twin", "vjp", _evaluate, closed.jaxpr, closed.consts, flat, rng, limits
+        )
         outs = [np.asarray(o, dtype=np.float64) for o in outs]
         split = len(outs) - len(g["diff"])
         samples.append((outs[:split], outs[split:]))

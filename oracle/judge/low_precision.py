@@ -21,7 +21,7 @@ from ..pair.bridge import cast_values, low_dtype_of, precision_scope
 from ..pair.outputs import Outputs
 from ..pair.sides import Sides
 from ..report.records import Divergence
-from .budget import EPS, Budget, budget_sentence, error_budget
+from .budget import EPS, LARGEST, TINY, Budget, budget_sentence, error_budget
 from .findings import Verdict, divergence
 from .jitter import jittered
 
@@ -53,9 +53,11 @@ class _Lazy:
         return self._samples
 
     def _jittered(self) -> list[tuple[list, list]]:
+        low = self.low
         try:
             with precision_scope("float64", self.device):
-                return jittered(self.sides.twin, self.values, self.device, self.cots, EPS[self.low])
+                limits = (EPS[low], TINY[low], LARGEST[low])
+                return jittered(self.sides.twin, self.values, self.device, self.cots, limits)
         except Exception:
             return []
 
@@ -98,13 +100,31 @@ def _spread(samples: list[tuple[list, list]], kind: str, i: int, r: np.ndarray) 
     return worst
 
 
+def _overflowing(samples: list[tuple[list, list]], kind: str, i: int, shape) -> np.ndarray:
+    """Where some sample of the twin's formula is not finite (it overflows in the dtype)."""
+    where = np.zeros(shape, dtype=bool)
+    for leaves, grads in samples:
+        got = leaves if kind == "out" else grads
+        if i < len(got) and np.shape(got[i]) == shape:
+            where |= ~np.isfinite(np.asarray(got[i], dtype=np.float64))
+    return where
+
+
 def _judge_one(t, n, r, low: str, lazy: _Lazy, kind: str, i: int) -> Budget:
-    """The budget for one tensor: the naive error first, then the samples' spread."""
+    """The budget for one tensor: the naive error first, then the samples' spread (and,
+    where a sample of the twin's formula overflows too, torch's NaN or infinity is that
+    formula's, not a finding)."""
     b = error_budget(t, n, r, low)
-    if b.ok or b.nonfinite:
+    if b.ok:
         return b
-    spread = _spread(lazy.samples(), kind, i, np.asarray(r, dtype=np.float64))
-    return error_budget(t, n, r, low, input_error=spread)
+    samples = lazy.samples()
+    r = np.asarray(r, dtype=np.float64)
+    if b.nonfinite:
+        t = np.asarray(t, dtype=np.float64)
+        excused = ~np.isfinite(t) & _overflowing(samples, kind, i, t.shape)
+        t = np.where(excused, r, t)
+        n = np.where(excused, r, np.asarray(n, dtype=np.float64))
+    return error_budget(t, n, r, low, input_error=_spread(samples, kind, i, r))
 
 
 def judge_low(

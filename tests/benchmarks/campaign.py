@@ -312,13 +312,16 @@ def _mutation_set() -> list[Case]:
     return out
 
 
-def _cannot_run(dtype: str, finding: Any) -> str | None:
+def _cannot_run(case: Case, dtype: str, finding: Any) -> str | None:
     """Why a pair cannot run in a low dtype (a side raised on the plain call: an op without
-    bfloat16 on the CPU, say), or None. Such a run is skipped, not scored."""
-    if dtype in LOW_DTYPES and finding.check == "error" and finding.reason in (
-        "raised",
-        "nothing_compared",
-    ):
+    bfloat16 on the CPU; or, for a pair not declared wrong there, torch raised under
+    autocast only: an old-style Function without custom_bwd), or None. Such a run is
+    skipped, not scored."""
+    if dtype not in LOW_DTYPES or finding.check != "error":
+        return None
+    if finding.reason in ("raised", "nothing_compared"):
+        return finding.detail[:200]
+    if finding.reason == "autocast" and dtype not in case.wrong_in:
         return finding.detail[:200]
     return None
 
@@ -365,7 +368,7 @@ def run_case(
                         fn_refs={},
                     )
                     real = [d for d in res.divergences if d.blame != "kink"]
-                    why = _cannot_run(dtype, real[0]) if real else None
+                    why = _cannot_run(case, dtype, real[0]) if real else None
                     if why is not None:
                         rows.append({"seed": seed, "dtype": dtype, "skipped": why})
                         continue
