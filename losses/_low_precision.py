@@ -34,7 +34,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import jax.scipy.stats as jstats
 import torch
 from torch.autograd import Function
@@ -70,7 +69,9 @@ def scale_columns_jax(x: jax.Array, w: jax.Array) -> jax.Array:
 
 
 def _accumulate_fp32(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return (g.float() * x.float()).sum(0).to(x.dtype) if x.dtype != torch.float64 else (g * x).sum(0)
+    return (
+        (g.float() * x.float()).sum(0).to(x.dtype) if x.dtype != torch.float64 else (g * x).sum(0)
+    )
 
 
 class _ScaleColumnsBase(Function):

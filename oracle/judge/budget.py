@@ -25,7 +25,8 @@ and torch passes when every element satisfies
   rounding of the dtype (relative :math:`\pm\epsilon`: a branch that rounding flips,
   an input within one ulp of a hinge's margin) and the twin's formula with every
   operation's result rounded at random (:mod:`oracle.judge.jitter`: where an
-  intermediate is ill-conditioned, ``1 - tanh(x)**2`` near saturation, one naive sample
+  intermediate is ill-conditioned, ``1 - tanh(x)**2`` near saturation, or overflows,
+  ``exp(p) / exp(t)`` in float16, which XLA rewrites to ``exp(p - t)``, one naive sample
   can be lucky). A reduction is rounded once, as a float32 accumulator is, so an
   accumulator kept in the low dtype is not excused;
 * the floor, :data:`FLOOR_ULPS` :math:`U = 2` units in the last place of the dtype at
@@ -51,7 +52,17 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-__all__ = ["FACTOR", "FLOOR_ULPS", "EPS", "TINY", "LARGEST", "Budget", "ulp", "error_budget", "budget_sentence"]
+__all__ = [
+    "FACTOR",
+    "FLOOR_ULPS",
+    "EPS",
+    "TINY",
+    "LARGEST",
+    "Budget",
+    "ulp",
+    "error_budget",
+    "budget_sentence",
+]
 
 #: torch may be off by this many times the naive implementation's error (FlashAttention's
 #: ``dq_error <= 2 * dq_pt_error``)

@@ -58,8 +58,13 @@ def test_a_right_composite_function_is_clean_in_both_low_dtypes_and_under_autoca
 
 def test_the_checks_beyond_the_vjp_say_not_checked_in_a_low_dtype():
     report = oracle.verify(
-        _tanh_sum, _tanh_sum_jax, [tensor("b n"), tensor("n")], dtypes="bfloat16",
-        max_examples=3, seed=0, devices=["cpu"],
+        _tanh_sum,
+        _tanh_sum_jax,
+        [tensor("b n"), tensor("n")],
+        dtypes="bfloat16",
+        max_examples=3,
+        seed=0,
+        devices=["cpu"],
     )
     assert report.capabilities["vjp"] == "ok"
     for check in ("jvp", "hvp", "vmap", "contract"):
@@ -72,14 +77,19 @@ def test_a_float32_accumulator_is_clean_in_both_low_dtypes():
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, id=n) for n in ("scale_columns_low_accumulator", "scale_columns_fp8_reduce")]
+    "name",
+    [pytest.param(n, id=n) for n in ("scale_columns_low_accumulator", "scale_columns_fp8_reduce")],
 )
 @pytest.mark.parametrize("dtype", LOW)
 def test_a_low_precision_reduction_is_a_precision_finding_with_both_errors(name, dtype):
     report = _verify(name, (dtype,), max_examples=5)
     (d,) = _real(report)
     assert (d.check, d.argument, d.blame, d.diagnosis, d.dtype) == (
-        "vjp", 1, "torch", "precision", dtype
+        "vjp",
+        1,
+        "torch",
+        "precision",
+        dtype,
     )
     # both errors, as numbers and in the sentence: "torch's error 0.368 is 3.1x the naive
     # bfloat16 error 0.118 (allowed: 2 x that ..."
@@ -148,7 +158,11 @@ def test_known_takes_the_low_dtypes():
 
 def test_the_default_dtypes_stay_float32_and_float64():
     report = oracle.verify(
-        _tanh_sum, _tanh_sum_jax, [tensor("n"), tensor("n")], max_examples=2, seed=0,
+        _tanh_sum,
+        _tanh_sum_jax,
+        [tensor("n"), tensor("n")],
+        max_examples=2,
+        seed=0,
         devices=["cpu"],
     )
     assert [r.dtype for r in report.runs] == ["float32", "float64"]
