@@ -38,6 +38,18 @@ from losses._linalg import (
     simplex_projection_jax,
     spd_solve_jax,
 )
+from losses._low_precision import (
+    AutocastLinear,
+    AutocastLinearNoCustomBwd,
+    ComparatorNetwork,
+    ComparatorNetworkFloat32Sigma,
+    ScaleColumns,
+    ScaleColumnsFp8Reduce,
+    ScaleColumnsLowAccumulator,
+    comparator_network_jax,
+    linear_jax,
+    scale_columns_jax,
+)
 from losses._matrix import (
     MatrixPower,
     MatrixPowerLoss,
@@ -128,4 +140,14 @@ __all__ = [
     "weighted_mse_jax",
     "SigmoidWeightedAbsLoss",
     "sigmoid_weighted_abs_jax",
+    "ScaleColumns",
+    "ScaleColumnsLowAccumulator",
+    "ScaleColumnsFp8Reduce",
+    "scale_columns_jax",
+    "AutocastLinear",
+    "AutocastLinearNoCustomBwd",
+    "linear_jax",
+    "ComparatorNetwork",
+    "ComparatorNetworkFloat32Sigma",
+    "comparator_network_jax",
 ]

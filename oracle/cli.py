@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .options import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
+from .vocabulary import DTYPE_NAMES
 
 __all__ = ["main", "format_table"]
 
@@ -47,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype",
         action="append",
-        choices=["float32", "float64"],
-        help="dtype to check in (repeatable; default: both)",
+        choices=list(DTYPE_NAMES),
+        help="dtype to check in (repeatable; default: float32 and float64; the low dtypes "
+        "bfloat16, float16, autocast-bfloat16 and autocast-float16 only when named)",
     )
     p.add_argument(
         "--max-examples", type=int, default=None, help="examples per pair, dtype and device"

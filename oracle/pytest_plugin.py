@@ -44,8 +44,9 @@ from .options import (
     write_reproducers,
 )
 from .search import profiles  # noqa: F401  (registers oracle-campaign before hypothesis loads profiles)
+from .vocabulary import DEFAULT_DTYPES, DTYPE_NAMES
 
-_DTYPES = ("float32", "float64")
+_DTYPES = DEFAULT_DTYPES
 _DEVICES = ("cpu", "cuda")
 
 
@@ -61,9 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--oracle-dtype",
         action="append",
-        choices=_DTYPES,
+        choices=DTYPE_NAMES,
         default=None,
-        help="dtype for registered pairs (repeatable; default: float32 and float64)",
+        help="dtype for registered pairs (repeatable; default: float32 and float64; "
+        "bfloat16, float16 and autocast-bfloat16, autocast-float16 on request)",
     )
     group.addoption(
         "--oracle-max-examples",

@@ -119,10 +119,12 @@ def normalize_dtypes(dtypes: Any) -> tuple[str, ...]:
     for d in dtypes:
         name = str(d).replace("torch.", "")
         if name not in DTYPE_NAMES:
-            raise ValueError(f"dtypes: unknown dtype {d!r}; expected 'float32' or 'float64'")
+            raise ValueError(
+                f"dtypes: unknown dtype {d!r}; expected one of {', '.join(map(repr, DTYPE_NAMES))}"
+            )
         out.append(name)
     if not out:
-        raise ValueError("dtypes: expected at least one of 'float32', 'float64'")
+        raise ValueError(f"dtypes: expected at least one of {', '.join(map(repr, DTYPE_NAMES))}")
     return tuple(dict.fromkeys(out))
 
 

@@ -23,10 +23,20 @@ __all__ = [
     "BLAMES",
     "REASONS",
     "DTYPE_NAMES",
+    "LOW_DTYPES",
+    "AUTOCAST_DTYPES",
+    "DEFAULT_DTYPES",
 ]
 
+#: the dtypes checked when none are named
+DEFAULT_DTYPES: tuple[str, ...] = ("float32", "float64")
+#: the dtypes kernels are written for: judged by the error budget (oracle.judge.budget)
+LOW_DTYPES: tuple[str, ...] = ("bfloat16", "float16")
+#: float32 inputs, torch run under ``torch.autocast`` to the named low dtype; judged by
+#: the same error budget
+AUTOCAST_DTYPES: tuple[str, ...] = ("autocast-bfloat16", "autocast-float16")
 #: the dtypes ``dtypes=`` accepts
-DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
+DTYPE_NAMES: tuple[str, ...] = DEFAULT_DTYPES + LOW_DTYPES + AUTOCAST_DTYPES
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ BLAMES: tuple[str, ...] = ("torch", "twin", "kink", "unknown")
 REASONS: dict[str, str] = {
     "timeout": "a side ran past its time limit (the run ends there: a hang is not shrunk)",
     "raised": "a side raised",
+    "autocast": "torch raised under torch.autocast only (the same example runs without it)",
     "refused": "torch (or the twin) refuses a transform that was asked for",
     "setting_changed": "user code changed a global setting (put back by the oracle)",
     "spec_failed": "an input spec failed on a drawn value",

@@ -22,7 +22,7 @@ from ..report.records import Divergence
 from ..vocabulary import CHECK_NAMES, EXTRA
 from .checks import registered
 
-__all__ = ["Beyond", "DEFAULT_EXAMPLES"]
+__all__ = ["Beyond", "DEFAULT_EXAMPLES", "LOW_DTYPE"]
 
 #: examples per run that get every extra check under the default set
 DEFAULT_EXAMPLES = 3
@@ -58,10 +58,19 @@ def _family(sig: tuple) -> tuple:
     return (fn, dtype, device, tuple((p[0], len(p[1])) if p[0] == "array" else p for p in parts))
 
 
+#: the capability of the checks beyond the vjp in a low-dtype run (bfloat16, float16,
+#: autocast): judged in float32 and float64 only, for now
+LOW_DTYPE = f"{NOT_CHECKED}: low dtype"
+
+
 class Beyond:
-    def __init__(self, checks: Sequence[str] | None, *, every: bool = False):
+    def __init__(self, checks: Sequence[str] | None, *, every: bool = False, low: bool = False):
         self.asked = tuple(checks) if checks is not None else None
         self.capabilities = dict.fromkeys(CHECK_NAMES, NOT_CHECKED)
+        #: a low-dtype run: only the forward and the vjp are judged
+        self.low = low
+        if low:
+            self.capabilities.update(dict.fromkeys(EXTRA, LOW_DTYPE))
         self.done = 0  # examples that got the default extra checks
         self.hot: set[str] = set()  # default checks that found a wrong value: every example now
         # An asked check torch refuses is one finding, kept aside (not raised: a refusal
@@ -79,6 +88,8 @@ class Beyond:
 
     def _due(self, sides: Any, sig: tuple) -> list[str]:
         compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
+        if self.low:
+            return []
         if self.asked is not None:
             return [c for c in EXTRA if c in self.asked and c not in self.stopped]
         default = [c for c in EXTRA if vocabulary.CHECKS[c].default]
@@ -164,7 +175,7 @@ class Beyond:
         """On a shrunk vjp failure, the default set still learns which transforms torch
         refuses (a refusal does not depend on the values); wrong values found there are
         left out: the first derivative is already wrong."""
-        if self.asked is not None:
+        if self.asked is not None or self.low:
             return
         for check in EXTRA:
             if not registered(check).probes_refusal or self.capabilities[check] != NOT_CHECKED:

@@ -7,6 +7,11 @@
 * :func:`to_torch` and :func:`to_jax` make the two sides' arguments. Float values are
   cast to the dtype under test (never silently changed after that); integer tensors
   are int64 for torch and, in JAX's 32-bit mode, int32 (JAX has no int64 there).
+* The low dtypes (``bfloat16``, ``float16``): :func:`cast_values` rounds the drawn values
+  to the dtype once, so both sides (and the float64 reference) see the same numbers.
+  numpy holds bfloat16 as ``ml_dtypes.bfloat16`` (JAX's own); torch takes it through
+  float32, which holds every bfloat16 exactly. An ``autocast-*`` dtype runs float32
+  values, with torch under ``torch.autocast`` (:func:`autocast_scope`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
+import ml_dtypes
 import numpy as np
 import torch
 
@@ -31,9 +37,45 @@ __all__ = [
     "available_devices",
     "normalize_devices",
     "cast_values",
+    "round_to",
+    "autocast_scope",
+    "low_dtype_of",
+    "plain_numpy",
 ]
 
-DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
+DTYPES = {
+    "float32": (np.float32, torch.float32),
+    "float64": (np.float64, torch.float64),
+    "bfloat16": (ml_dtypes.bfloat16, torch.bfloat16),
+    "float16": (np.float16, torch.float16),
+    # the values and torch's arguments are float32; torch computes under autocast
+    "autocast-bfloat16": (np.float32, torch.float32),
+    "autocast-float16": (np.float32, torch.float32),
+}
+
+
+def low_dtype_of(dtype: str) -> str | None:
+    """The low dtype a run is judged against: ``"bfloat16"`` for ``"bfloat16"`` and
+    ``"autocast-bfloat16"``..., None for float32 and float64."""
+    name = dtype.removeprefix("autocast-")
+    return name if name in ("bfloat16", "float16") else None
+
+
+def round_to(value: Any, dtype: str) -> np.ndarray:
+    """``value`` rounded to ``dtype`` (to nearest, ties to even), held in float32 for
+    the low dtypes (exact) so that every later cast is exact too."""
+    arr = np.asarray(value, dtype=DTYPES[dtype][0])
+    return arr.astype(np.float32) if low_dtype_of(dtype) else arr
+
+
+@contextlib.contextmanager
+def autocast_scope(dtype: str, device: str) -> Iterator[None]:
+    """``torch.autocast`` to the low dtype of an ``autocast-*`` run; nothing otherwise."""
+    if not dtype.startswith("autocast-"):
+        yield
+        return
+    with torch.autocast(device_type=device, dtype=DTYPES[low_dtype_of(dtype)][1]):
+        yield
 
 
 def _jax_has_gpu() -> bool:
@@ -114,6 +156,10 @@ def to_torch(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: st
     for value, spec in zip(values, specs, strict=True):
         if _is_float_spec(spec):
             arr = np.asarray(value, dtype=np_dtype)
+            if np_dtype is ml_dtypes.bfloat16:  # torch reads no ml_dtypes array
+                t = torch.from_numpy(arr.astype(np.float32)).to(device, torch.bfloat16)
+                out.append(t.requires_grad_(spec.grad))
+                continue
             # a differentiated leaf cannot be changed in place, so it may share the
             # example's memory; anything else gets its own copy
             t = torch.from_numpy(arr if spec.grad else arr.copy()).to(device)
@@ -153,4 +199,14 @@ def cast_values(values: Sequence[Any], specs: Sequence[Any], dtype: str) -> list
 
 
 def torch_to_numpy(t: Any) -> np.ndarray:
-    return t.detach().cpu().resolve_conj().resolve_neg().numpy()
+    t = t.detach().cpu().resolve_conj().resolve_neg()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: as float32, which holds it exactly
+        return t.float().numpy()
+    return t.numpy()
+
+
+def plain_numpy(x: Any) -> np.ndarray:
+    """``x`` as a numpy array whose floats numpy knows: ml_dtypes' bfloat16 as float32
+    (exact)."""
+    a = np.asarray(x)
+    return a.astype(np.float32) if a.dtype == ml_dtypes.bfloat16 else a

@@ -29,8 +29,16 @@ _SMALL = {"xla_backend_optimization_level": 0}
 _SMALL_CPU = {**_SMALL, "xla_cpu_use_fusion_emitters": False}
 
 
-def options_for(small: bool, device: str) -> dict[str, Any]:
-    """XLA compiler options for a program of this size on this device."""
-    if not small:
-        return {}
-    return dict(_SMALL_CPU if device == "cpu" else _SMALL)
+#: the naive implementation in a low dtype rounds every operation to that dtype, as plain
+#: PyTorch code does: without this, XLA may keep a fused chain (tanh, then a sum that
+#: jnp.sum upcasts) in float32 and be more accurate than any eager code in bfloat16
+_LOW_DTYPE = {"xla_allow_excess_precision": False}
+
+
+def options_for(small: bool, device: str, *, low_dtype: bool = False) -> dict[str, Any]:
+    """XLA compiler options for a program of this size on this device (``low_dtype``: a
+    bfloat16 or float16 program, rounded at every operation)."""
+    options = dict(_LOW_DTYPE) if low_dtype else {}
+    if small:
+        options.update(_SMALL_CPU if device == "cpu" else _SMALL)
+    return options

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bridge import to_torch, torch_to_numpy
+from .bridge import autocast_scope, to_torch, torch_to_numpy
 from .factories import Factory
 from .guard import Guard, SideError
 from .outputs import Outputs, flatten_torch
@@ -41,7 +41,7 @@ class TorchSide:
         leaf, None for non-floating ones). Call inside ``precision_scope``."""
         args = to_torch(values, self.specs, dtype, device)
         diff = [a for a, s in zip(args, self.specs, strict=True) if getattr(s, "grad", False)]
-        with torch.enable_grad():
+        with torch.enable_grad(), autocast_scope(dtype, device):
             # a factory is user code too: built under the guard
             out = self.guard.call(
                 "torch", "forward", lambda *a: self.callable_for(dtype, device)(*a), *args

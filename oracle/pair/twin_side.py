@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .bridge import DTYPES, jax_device, to_jax
+from .bridge import DTYPES, jax_device, plain_numpy, to_jax
 from .compiling import SMALL_PROGRAM, options_for
 from .guard import Guard, SideError
 from .jax_internals import forget_traces
@@ -164,9 +164,9 @@ class TwinSide:
         self.extra_compiled: set[tuple] = set()
         self.extra_budget: dict[tuple, int] = {}
 
-    def _jit(self, which: str, small: bool, device: str) -> Any:
-        options = options_for(small, device)
-        return self.program((which, small, device), _PROGRAMS[which], (0, 1, 2), options)
+    def _jit(self, which: str, small: bool, device: str, low: bool = False) -> Any:
+        options = options_for(small, device, low_dtype=low)
+        return self.program((which, small, device, low), _PROGRAMS[which], (0, 1, 2), options)
 
     def program(self, name: Any, fn: Callable, static_argnums: tuple, options: dict) -> Any:
         """``jax.jit(fn)`` owned by this pair (other checks' programs: oracle.judge.checks.transform)."""
@@ -208,7 +208,7 @@ class TwinSide:
             return self._eagerly(which, values, dtype, device, *extra)
         layout, g = self.split(values, dtype, device)
         small = sum(a.size for a in g["diff"] + g["array"]) < SMALL_PROGRAM
-        fn = self._jit(which, small, device)
+        fn = self._jit(which, small, device, dtype in ("bfloat16", "float16"))
         args = (
             self.fn,
             layout,
@@ -304,8 +304,8 @@ class TwinSide:
         cots = tuple(np.asarray(c, dtype=np_dtype) for c in cotangents if c is not None)
         leaves, grads = self._call("vjp", values, dtype, device, cots)
         try:
-            leaves = [np.asarray(x) for x in leaves]
-            grads = [np.asarray(x) for x in grads]
+            leaves = [plain_numpy(x) for x in leaves]
+            grads = [plain_numpy(x) for x in grads]
         except Exception as exc:
             raise SideError("twin", "vjp", exc) from exc
         connected = [leaf.dtype.kind in "fc" for leaf in leaves]

@@ -24,7 +24,10 @@ def _rank(status: str) -> int:
 
 
 def worse(a: str, b: str) -> str:
-    """The status that says more of the two: diverged > unsupported > ok > not checked."""
+    """The status that says more of the two: diverged > unsupported > ok > not checked
+    (and "not checked: <why>" over a plain "not checked")."""
+    if _rank(b) == _rank(a) and a == NOT_CHECKED:
+        return b
     return b if _rank(b) > _rank(a) else a
 
 

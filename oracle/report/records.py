@@ -69,6 +69,10 @@ class Divergence:
     #: where in the check it was found: the call of user code ("forward", "backward",
     #: "checks beyond the vjp"...) for errors, the part of a check ("per_example")
     phase: str = ""
+    #: low dtypes (the error budget, oracle.judge.budget): torch's largest error against
+    #: the float64 reference, and the naive implementation's in the same dtype
+    error: float | None = None
+    naive_error: float | None = None
     #: what a plot needs to draw the finding again: the two functions, the input specs,
     #: the example's values and cotangent seed (plain data; no live engine objects)
     replay_data: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -150,6 +154,8 @@ class Divergence:
             "seed": self.seed,
             "reason": self.reason,
             "phase": self.phase,
+            "error": _num(self.error),
+            "naive_error": _num(self.naive_error),
         }
 
 

@@ -349,7 +349,9 @@ ARGS = [{args}]
 KINDS = {kinds!r}  # diff: differentiated float tensor; float/int: other tensors; value: as-is
 COTANGENTS = [{cots}]  # one per output, None for non-floating ones
 
-tdtype = getattr(torch, DTYPE)
+LOW = DTYPE.removeprefix("autocast-")  # the dtype the twin runs in
+AUTOCAST = DTYPE.startswith("autocast-")  # float32 inputs, torch under torch.autocast
+tdtype = torch.float32 if AUTOCAST else getattr(torch, DTYPE)
 {build}targs = []
 for a, kind in zip(ARGS, KINDS):
     if kind in ("diff", "float"):
@@ -367,7 +369,8 @@ def _leaves(out):
     return [out]
 
 
-tout = _leaves(torch_fn(*targs))
+with torch.autocast(DEVICE, dtype=getattr(torch, LOW), enabled=AUTOCAST):
+    tout = _leaves(torch_fn(*targs))
 pairs = [(o, torch.as_tensor(c, dtype=o.dtype, device=DEVICE))
          for o, c in zip(tout, COTANGENTS) if c is not None and getattr(o, "requires_grad", False)]
 if pairs:
@@ -381,7 +384,9 @@ with jax.enable_x64(DTYPE == "float64"), jax.default_matmul_precision("highest")
     jargs = []
     for a, kind in zip(ARGS, KINDS):
         if kind in ("diff", "float"):
-            jargs.append(jax.device_put(np.asarray(a, dtype=DTYPE), jdev))
+            jargs.append(jax.device_put(
+                np.asarray(a, dtype=DTYPE) if LOW == DTYPE and LOW in ("float32", "float64")
+                else jnp.asarray(np.asarray(a, dtype="float64"), dtype=LOW), jdev))
         elif kind == "int":
             jargs.append(jax.device_put(np.asarray(a, dtype="int64" if DTYPE == "float64" else "int32"), jdev))
         else:
@@ -411,11 +416,15 @@ with jax.enable_x64(DTYPE == "float64"), jax.default_matmul_precision("highest")
     small = sum(np.size(jargs[i]) for i in arr_idx) < {small}
     options = {small_options!r} if small else {{}}
     jleaves, jgrads = jax.jit(run, compiler_options=options)([jargs[i] for i in arr_idx])
-    jgrads = [np.asarray(g) for g in jgrads]
+    jgrads = [np.asarray(g, dtype="float32" if g.dtype == jnp.bfloat16 else g.dtype) for g in jgrads]
 
 np.set_printoptions(precision=8, linewidth=100)
 for n, (o, l) in enumerate(zip(tout, jleaves)):
-    o = np.asarray(o.detach().cpu()) if isinstance(o, torch.Tensor) else np.asarray(o)
+    if isinstance(o, torch.Tensor):
+        o = o.detach().cpu()
+        o = np.asarray(o.float() if o.dtype == torch.bfloat16 else o)
+    else:
+        o = np.asarray(o)
     print(f"output {{n}}: max |torch - twin| =", np.max(np.abs(o.astype("float64") - np.asarray(l, "float64")), initial=0.0))
 for i, tg, jg in zip(diff_idx, tgrads, jgrads):
     print(f"gradient of argument {{i}}")
@@ -423,7 +432,8 @@ for i, tg, jg in zip(diff_idx, tgrads, jgrads):
         print("  torch: None (no gradient reaches this input)")
         print("  twin: ", jg)
         continue
-    tg = tg.detach().cpu().numpy()
+    tg = tg.detach().cpu()
+    tg = (tg.float() if tg.dtype == torch.bfloat16 else tg).numpy()
     print("  torch:     ", tg)
     print("  twin:      ", jg)
     print("  difference:", tg - jg)
@@ -452,7 +462,9 @@ def reproducer(
         kinds=info["kinds"],
         cots=", ".join(_literal(c) for c in cotangents),
         small=SMALL_PROGRAM,
-        small_options=options_for(True, finding.device),
+        small_options=options_for(
+            True, finding.device, low_dtype=finding.dtype in ("bfloat16", "float16")
+        ),
         build="torch_fn = torch_fn(dtype=tdtype, device=DEVICE)  # a factory: build it\n"
         if fn_refs.get("factory")
         else "",

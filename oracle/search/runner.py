@@ -24,7 +24,7 @@ from ..judge.blame import side_error
 from ..judge.checks.vjp import BothRaised, Hung, check_example, settings_findings
 from ..judge.findings import Verdict, divergence
 from ..judge.plan import Beyond
-from ..pair.bridge import precision_scope
+from ..pair.bridge import low_dtype_of, precision_scope
 from ..pair.guard import SideError
 from ..pair.outputs import cotangents_for
 from ..pair.sides import Sides
@@ -148,7 +148,9 @@ class _Run:
         self.fn_refs = fn_refs
         self.summary = RunSummary(dtype=dtype, device=device)
         # which checks beyond the vjp run where (the campaign profile: every example)
-        self.beyond = Beyond(checks, every=campaign_profile_loaded())
+        self.beyond = Beyond(
+            checks, every=campaign_profile_loaded(), low=low_dtype_of(dtype) is not None
+        )
         self.summary.capabilities = self.beyond.capabilities
         self.kinks: list[Divergence] = []
         self.last_real: list[Divergence] | None = None

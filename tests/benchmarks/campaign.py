@@ -61,6 +61,12 @@ class Case:
     #: flag is never a false alarm, owed or not: the function is wrong there too, if
     #: below what the oracle owes (gelu_tanh's 1e-5 constant typo in float32)
     clean_in: tuple[str, ...] = ()
+    #: the low dtypes it runs in too (the catalog's clean pairs and low-precision specimens)
+    low: tuple[str, ...] = ()
+
+
+#: the low dtypes the catalog runs in (``--low-seeds`` seeds each)
+LOW_DTYPES = ("bfloat16", "float16", "autocast-bfloat16", "autocast-float16")
 
 
 def _catalog() -> list[Case]:
@@ -71,7 +77,14 @@ def _catalog() -> list[Case]:
         known = p.known_divergence
         wrong = () if known is None else tuple(known.dtypes or ("float32", "float64"))
         opts = {k: v for k, v in p.options.items() if k in ("rtol", "atol")}
-        out.append(Case(p.name, "catalog", p.torch_fn, p.jax_fn, p.inputs, p.dims, wrong, opts))
+        # clean pairs, and specimens wrong in some low dtype, run in the low dtypes too
+        low = LOW_DTYPES if not wrong or set(wrong) & set(LOW_DTYPES) else ()
+        clean = () if known is None or known.dtypes is None else tuple(
+            d for d in ("float32", "float64", *low) if d not in wrong
+        )
+        out.append(
+            Case(p.name, "catalog", p.torch_fn, p.jax_fn, p.inputs, p.dims, wrong, opts, clean, low)
+        )
     return out
 
 
@@ -299,8 +312,25 @@ def _mutation_set() -> list[Case]:
     return out
 
 
-def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[str, Any]]:
-    """One row per seed and dtype: what the oracle said."""
+def _cannot_run(case: Case, dtype: str, finding: Any) -> str | None:
+    """Why a pair cannot run in a low dtype (a side raised on the plain call: an op without
+    bfloat16 on the CPU; or, for a pair not declared wrong there, torch raised under
+    autocast only: an old-style Function without custom_bwd), or None. Such a run is
+    skipped, not scored."""
+    if dtype not in LOW_DTYPES or finding.check != "error":
+        return None
+    if finding.reason in ("raised", "nothing_compared"):
+        return finding.detail[:200]
+    if finding.reason == "autocast" and dtype not in case.wrong_in:
+        return finding.detail[:200]
+    return None
+
+
+def run_case(
+    case: Case, seeds: Sequence[int], max_examples: int, low_seeds: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """One row per seed and dtype: what the oracle said (a low-dtype run the pair cannot
+    make is a row with ``skipped``: its reason)."""
     specs = normalize_inputs(case.inputs)
     bounds = normalize_dims(specs, case.dims)
     user_tol = None
@@ -322,8 +352,10 @@ def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[s
     rows = []
     try:
         with torch.random.fork_rng(devices=[]):
-            for seed in seeds:
-                for dtype in ("float32", "float64"):
+            runs = [(seed, d) for seed in seeds for d in ("float32", "float64")]
+            runs += [(seed, d) for seed in low_seeds for d in case.low]
+            for seed, dtype in runs:
+                if True:
                     res = run_config(
                         sides,
                         strategy,
@@ -336,6 +368,10 @@ def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[s
                         fn_refs={},
                     )
                     real = [d for d in res.divergences if d.blame != "kink"]
+                    why = _cannot_run(case, dtype, real[0]) if real else None
+                    if why is not None:
+                        rows.append({"seed": seed, "dtype": dtype, "skipped": why})
+                        continue
                     rows.append(
                         {
                             "seed": seed,
@@ -355,6 +391,7 @@ def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[s
 
 def score(case: Case, rows: list[dict[str, Any]]) -> tuple[list, list, int, str]:
     """(false alarms, misses, runs counted, one-line verdict) of one case's rows."""
+    rows = [r for r in rows if "skipped" not in r]
     if case.wrong_in:
         mine = [r for r in rows if r["dtype"] in case.wrong_in]
         missed = [r for r in mine if not r["flagged"]]
@@ -393,6 +430,34 @@ def rescore(paths: Sequence[str], cases: Sequence[Case]) -> int:
     return 1 if alarms or misses else 0
 
 
+def _low_figures(cases: Sequence[Case], results: Sequence[dict[str, Any]]) -> None:
+    """The low dtypes' share of the record: per dtype, clean runs and false alarms, wrong
+    runs and misses, and the pairs skipped with their reason."""
+    by_name = {(c.name, c.source): c for c in cases}
+    skipped: dict[str, set[str]] = {}
+    for dtype in LOW_DTYPES:
+        clean = alarms = wrong = missed = 0
+        for res in results:
+            case = by_name[(res["name"], res["source"])]
+            for r in res["rows"]:
+                if r["dtype"] != dtype:
+                    continue
+                if "skipped" in r:
+                    skipped.setdefault(case.name, set()).add(f"{dtype}: {r['skipped'][:120]}")
+                elif dtype in case.wrong_in:
+                    wrong += 1
+                    missed += not r["flagged"]
+                else:
+                    clean += 1
+                    alarms += r["flagged"]
+        print(
+            f"{dtype}: clean runs {clean}, false alarms {alarms}; wrong runs {wrong}, "
+            f"misses {missed}"
+        )
+    for name, whys in sorted(skipped.items()):
+        print(f"skipped {name}: {sorted(whys)[0]}" + (f" (+{len(whys) - 1} dtypes)" if len(whys) > 1 else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=50, help="random seeds per clean pair")
@@ -402,6 +467,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=10,
         help="random seeds per pair of the mutation set (originals and mutants)",
+    )
+    p.add_argument(
+        "--low-seeds",
+        type=int,
+        default=5,
+        help="random seeds per catalog pair in each low dtype (bfloat16, float16, autocast)",
     )
     p.add_argument("--max-examples", type=int, default=20, help="examples per seed and dtype")
     p.add_argument("--seed", type=int, default=2026, help="draws the seeds (replayable)")
@@ -435,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mine_seeds = mutant_seeds
         else:
             mine_seeds = wrong_seeds if case.wrong_in else seeds
-        rows = run_case(case, mine_seeds, args.max_examples)
+        rows = run_case(case, mine_seeds, args.max_examples, seeds[: args.low_seeds])
         found_alarms, missed, counted, verdict = score(case, rows)
         alarms += [(case, r) for r in found_alarms]
         misses += [(case, r) for r in missed]
@@ -462,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"wrong pairs: {n_wrong}, runs {wrong_runs} ({args.wrong_seeds} seeds, mutants "
         f"{args.mutant_seeds}, x the dtypes where each is wrong), misses: {len(misses)}"
     )
+    _low_figures(cases, results)
     print(f"examples per run: {args.max_examples}; time: {elapsed:.0f} s")
     for case, r in alarms:
         print(f"FALSE ALARM {case.name} seed={r['seed']} dtype={r['dtype']}: {r['finding']}")

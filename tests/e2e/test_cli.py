@@ -63,7 +63,7 @@ def test_exits_1_on_an_unexpected_divergence_or_a_missed_specimen():
         pytest.param(
             ["tests.pairs_good", "-k", "nothing_matches"], "no registered pairs", id="no-pairs"
         ),
-        pytest.param(["tests.pairs_good", "--dtype", "float16"], "", id="bad-dtype"),
+        pytest.param(["tests.pairs_good", "--dtype", "float8"], "", id="bad-dtype"),
     ],
 )
 def test_exits_2_on_usage_errors(argv, message):

@@ -108,9 +108,10 @@ def test_a_bad_spec_raises_a_clear_error(make, error, message):
             id="integers-range-can-be-empty",
         ),
         pytest.param(
-            {"inputs": [tensor("n")], "dtypes": ("float16",)},
+            {"inputs": [tensor("n")], "dtypes": ("float8",)},
             ValueError,
-            r"dtypes: unknown dtype 'float16'; expected 'float32' or 'float64'",
+            r"dtypes: unknown dtype 'float8'; expected one of 'float32', 'float64', 'bfloat16', "
+            r"'float16', 'autocast-bfloat16', 'autocast-float16'",
             id="unknown-dtype",
         ),
         pytest.param(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...pair.bridge import cast_values, precision_scope
+from ...pair.bridge import cast_values, low_dtype_of, precision_scope, round_to
 from ...pair.guard import SideError
 from ...pair.outputs import Outputs, cotangents_for
 from ...pair.sides import Sides
@@ -29,6 +29,7 @@ from ..blame import (
     side_error,
 )
 from ..findings import Verdict, divergence
+from ..low_precision import input_values, judge_low
 from ..probe import Probe
 from ..tolerance import Comparison, compare, tolerance_of
 
@@ -195,6 +196,8 @@ def _check(
     values = cast_values(values, sides.specs, dtype)  # once, for both sides
     called = _call_both(sides, values, cot_seed, dtype, device)
     if isinstance(called, Divergence):
+        if dtype.startswith("autocast-") and called.blame == "torch" and called.reason == "raised":
+            _blame_autocast(called, sides, values, cot_seed, device)
         return [called]
     t_out, j_out, cots = called
     refused = _complex_output(t_out, j_out, dtype, device)
@@ -214,6 +217,8 @@ def _check(
         detail = f"the outputs differ in structure: {problem}"
         findings.append(_forward(detail, dtype, device, reason="structure"))
         return findings
+    if low_dtype_of(dtype):
+        return findings + _judge_low(sides, values, t_out, j_out, cots, cot_seed, dtype, device)
     ref = _Reference(sides, values, device, cots)
     wrong = _judge_outputs(sides, values, t_out, j_out, ref, dtype, device)
     if wrong is not None:
@@ -255,6 +260,9 @@ def _call_both(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, d
     else:
         twin_err = None
     cots = cotangents_for(shapes, cot_seed) if shapes is not None else None
+    low = low_dtype_of(dtype)
+    if low and cots is not None:  # the same cotangents for torch, the naive twin and the reference
+        cots = [None if c is None else round_to(c, low) for c in cots]
     t_out = j_out = None
     torch_err = None
     with precision_scope(dtype, device):
@@ -278,6 +286,70 @@ def _call_both(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, d
         return _error_finding(first, dtype, device)
     assert t_out is not None and j_out is not None and cots is not None
     return t_out, j_out, cots
+
+
+def _blame_autocast(
+    found: Divergence, sides: Sides, values: Sequence[Any], cot_seed: int, device: str
+) -> None:
+    """Torch raised under autocast: say whether autocast caused it (the same example in
+    float32 without autocast runs)."""
+    try:
+        plain = _call_both(sides, values, cot_seed, "float32", device)
+    except BothRaised:
+        return
+    if isinstance(plain, Divergence):
+        return
+    found.detail += (
+        "; under torch.autocast only: the same example in float32 without autocast runs, so "
+        "autocast caused it (a backward without @torch.amp.custom_bwd that meets a low-dtype "
+        "grad_output, or an op given tensors of two dtypes?)"
+    )
+    found.reason = "autocast"
+
+
+def _judge_low(
+    sides: Sides,
+    values: Sequence[Any],
+    t_out: Outputs,
+    j_out: Outputs,
+    cots: Sequence[Any],
+    cot_seed: int,
+    dtype: str,
+    device: str,
+) -> list[Divergence]:
+    """A low-dtype example by the error budget (:mod:`oracle.judge.low_precision`): torch
+    against the float64 twin, within a factor of the twin's own error in the low dtype."""
+    low = low_dtype_of(dtype)
+    at = input_values(sides, values, low)  # the low dtype's values, in float64
+    naive = j_out
+    if dtype != low:  # under autocast torch saw float32 values: the naive twin runs in low
+        try:
+            with precision_scope(low, device):
+                naive = sides.twin.run(cast_values(values, sides.specs, low), low, device, cots)
+        except SideError as err:  # a twin without that dtype (no bfloat16 Cholesky in JAX)
+            return [_error_finding(err, dtype, device)]
+        at = [
+            np.asarray(v, np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+            for v in values
+        ]
+    with precision_scope("float64", device):
+        ref = sides.twin.run(at, "float64", device, cots)
+    for i, (a, b) in enumerate(zip(t_out.leaves, naive.leaves, strict=True)):
+        if a.dtype.kind != "f" and not np.array_equal(a, b):
+            n = int(np.sum(a != b))
+            detail = f"integer output {i} differs in {n} of {a.size} elements"
+            return [_forward(detail, dtype, device, mismatched=n, total=int(a.size))]
+    return judge_low(
+        sides,
+        at,
+        t_out,
+        naive,
+        ref,
+        cots,
+        dtype,
+        device,
+        lambda: _check(sides, at, cot_seed, "float32", device, None),
+    )
 
 
 def _disconnected(
