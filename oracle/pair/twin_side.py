@@ -107,9 +107,6 @@ class TwinSide:
         self._eager = False  # set when the twin cannot be traced at all (see _eagerly)
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = {}
         self._jits: dict[Any, Any] = {}
-        #: what the default set of checks beyond the vjp has compiled (oracle.judge.plan)
-        self.extra_compiled: set[tuple] = set()
-        self.extra_budget: dict[tuple, int] = {}
 
     def _jit(self, which: str, small: bool, device: str) -> Any:
         options = options_for(small, device)
@@ -127,8 +124,6 @@ class TwinSide:
             fn.clear_cache()
         self._jits.clear()
         self._shapes.clear()
-        self.extra_compiled.clear()
-        self.extra_budget.clear()
         forget_traces()
 
     def _layout(self, values: Sequence[Any]) -> tuple[str, ...]:

@@ -109,10 +109,13 @@ def run_config(
     parent: settings | None,
     fn_refs: dict[str, Any],
     checks: Sequence[str] | None = None,
+    bounds: Any = None,
 ) -> RunResult:
     """One hypothesis search of the pair in ``dtype`` on ``device``: its summary and
-    findings (settings user code changed, real ones shrunk, refusals, a few kinks)."""
-    run = _Run(sides, name, dtype, device, fn_refs, checks)
+    findings (settings user code changed, real ones shrunk, refusals, a few kinks).
+    ``bounds``: the dimensions' bounds (``normalize_dims``), for the default set's choice
+    of examples (:mod:`oracle.judge.plan`)."""
+    run = _Run(sides, name, dtype, device, fn_refs, checks, bounds)
     test = run.test(strategy, max_examples, seed, parent)
     start = time.perf_counter()
     try:
@@ -134,12 +137,13 @@ class _Run:
         device: str,
         fn_refs: dict[str, Any],
         checks: Sequence[str] | None,
+        bounds: Any = None,
     ):
         self.sides, self.name, self.dtype, self.device = sides, name, dtype, device
         self.fn_refs = fn_refs
         self.summary = RunSummary(dtype=dtype, device=device)
         # which checks beyond the vjp run where (the campaign profile: every example)
-        self.beyond = Beyond(checks, every=campaign_profile_loaded())
+        self.beyond = Beyond(checks, every=campaign_profile_loaded(), bounds=bounds)
         self.summary.capabilities = self.beyond.capabilities
         self.kinks: list[Divergence] = []
         self.last_real: list[Divergence] | None = None
@@ -152,13 +156,12 @@ class _Run:
         """The hypothesis test's body: raises on a real finding (to be shrunk)."""
         sides, dtype, device, beyond = self.sides, self.dtype, self.device, self.beyond
         self.summary.examples += 1
+        beyond.see(getattr(ex, "dims", None), ex.values)
         pre = self.guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
         if pre:
             self.fail(pre, ex)
         try:
-            findings = check_example(
-                sides, ex.values, ex.cotangent_seed, dtype, device, self.tally
-            )
+            findings = check_example(sides, ex.values, ex.cotangent_seed, dtype, device, self.tally)
         except Hung as hung:
             self.attach([hung.finding], ex)
             raise
@@ -169,8 +172,17 @@ class _Run:
         self.note_changes(ex)
         if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
             findings = [f for f in findings if f.check != "vjp" or f.is_kink]
-        beyond.note_vjp(findings)
+        findings = beyond.note_vjp(findings)
         real = [f for f in findings if not f.is_kink]
+        if real and not any(f.check in ("forward", "error") for f in real):
+            # a wrong vjp: the checks that do not depend on it still judge the example,
+            # so that a Function wrong in two modes shows both
+            beyond.vjp_was_wrong()
+            refused = len(beyond.refusals)
+            real += self.guarded(
+                ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+            )
+            self.attach(beyond.refusals[refused:], ex)
         if real:
             self.fail(real, ex)
         if not findings:  # the extra checks skip kinks: both conventions are valid there
@@ -240,6 +252,7 @@ class _Run:
     ) -> Any:
         """The hypothesis test: seeded, and still replaying the example database first
         (see :mod:`oracle.search.database`)."""
+
         def body(ex: Any) -> None:  # a function of its own: hypothesis keeps state on it
             self.body(ex)
 

@@ -334,6 +334,7 @@ def run_case(case: Case, seeds: Sequence[int], max_examples: int) -> list[dict[s
                         seed=seed,
                         parent=parent,
                         fn_refs={},
+                        bounds=bounds,
                     )
                     real = [d for d in res.divergences if d.blame != "kink"]
                     rows.append(

@@ -31,6 +31,7 @@ from ..blame import (
 from ..findings import Verdict, divergence
 from ..probe import Probe
 from ..tolerance import Comparison, compare, tolerance_of
+from .contract import mutation_findings
 
 __all__ = ["BothRaised", "Hung", "check_example", "settings_findings"]
 
@@ -126,7 +127,10 @@ def settings_findings(sides: Sides, dtype: str, device: str) -> list[Divergence]
     changes, sides.torch.guard.changes[:] = list(sides.torch.guard.changes), []
     return [
         divergence(
-            "error", Verdict(side, "error", text, reason="setting_changed"), dtype=dtype, device=device
+            "error",
+            Verdict(side, "error", text, reason="setting_changed"),
+            dtype=dtype,
+            device=device,
         )
         for side, text in dict.fromkeys(changes)
     ]
@@ -191,15 +195,27 @@ def _check(
     called = _call_both(sides, values, cot_seed, dtype, device)
     if isinstance(called, Divergence):
         return [called]
+    return _judged(sides, values, called, dtype, device, tally)
+
+
+def _judged(sides, values, called, dtype, device, tally) -> list[Divergence]:
+    """Both sides' results on one example, judged: what torch_fn wrote into, then the
+    outputs, then the gradients."""
     t_out, j_out, cots = called
+    # what torch_fn wrote into: a contract finding; its values and gradients, from
+    # pristine copies, are still judged below
+    written = mutation_findings(t_out.mutations, dtype, device)
     if tally is not None:
         tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
     problem = _structure_problem(t_out, j_out)
     if dtype == "float64" and not problem:
         low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
         if low:
-            return [divergence("forward", float32_output(low[0]), dtype=dtype, device=device)]
-    findings = _disconnected(sides, t_out, j_out, problem, dtype, device)
+            return [
+                *written,
+                divergence("forward", float32_output(low[0]), dtype=dtype, device=device),
+            ]
+    findings = written + _disconnected(sides, t_out, j_out, problem, dtype, device)
     if problem:
         detail = f"the outputs differ in structure: {problem}"
         findings.append(_forward(detail, dtype, device, reason="structure"))

@@ -87,7 +87,7 @@ def _torch_vmap(sides, vals, kinds, in_dims, cots, grads: bool, dtype: str, devi
             ]
         else:
             per_example = _per_example(sides.torch.callable_for(dtype, device), kinds)
-            tcots = tuple(torch.as_tensor(c, device=device) for c in cots)
+            tcots = tuple(torch.tensor(c, device=device) for c in cots)
             out = torch.func.vmap(per_example, in_dims=(*in_dims, 0))(*args, tcots)
             t = [torch_to_numpy(x) for x in out]
     except Exception as exc:
@@ -230,4 +230,5 @@ CHECK = Check(
     # diverged does not report it
     follows_vjp=lambda d: d.phase == "per_example",
     probes_refusal=True,
+    needs_right_vjp=True,
 )
