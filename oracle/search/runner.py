@@ -174,7 +174,7 @@ class _Run:
             findings = [f for f in findings if f.check != "vjp" or f.is_kink]
         findings = beyond.note_vjp(findings)
         real = [f for f in findings if not f.is_kink]
-        if real and not any(f.check in ("forward", "error") for f in real):
+        if real and all(f.check == "vjp" for f in real):
             # a wrong vjp: the checks that do not depend on it still judge the example,
             # so that a Function wrong in two modes shows both
             beyond.vjp_was_wrong()

@@ -201,7 +201,10 @@ def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 4) -> bool:
 
 
 def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> list[Divergence]:
-    out = []
+    """A wrong value on some layout (the first), else the first layout torch_fn's
+    forward refuses (a capability), else nothing."""
+    out: list[Divergence] = []
+    refused: list[Divergence] = []
     for how in ("transposed", "sliced", "expanded"):
         args = to_torch(vals, specs, dtype, device)
         laid = []
@@ -235,8 +238,8 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> li
             # (a finding only when the contract was asked for)
             moved_in = [m for m in moved if isinstance(m, int)]
             why = f"raises on {how} input ({', '.join(map(str, moved_in))}): {_first_line(exc)}"
-            out.append(_finding("unsupported", why, dtype, device, reason="refused"))
-            break
+            refused = refused or [_finding("unsupported", why, dtype, device, reason="refused")]
+            continue
         try:
             leaves1, _, g1 = _grads(fn, laid, diff_pos, ct_laid)
         except Exception as exc:
@@ -275,7 +278,7 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> li
                 )
             )
             break
-    return out
+    return out or refused
 
 
 def check_contract(
