@@ -188,7 +188,7 @@ def _differs(a: list, b: list, tol: Tolerance) -> str | None:
     return None
 
 
-def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 4) -> bool:
+def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 5) -> bool:
     """Whether the same call, repeated, gives another gradient than ``first``."""
     for _ in range(calls):
         try:
