@@ -275,3 +275,35 @@ def test_an_exact_zero_against_the_twins_rounding_is_no_forward_mismatch():
         checks=["vjp"],
     )
     assert report.ok, report
+
+
+class _LinearProbe:
+    """A stand-in for the probe: torch's backward is ``v -> J v`` plus ``noise`` (a
+    fixed pattern), and the twin's terms are of size ``terms``."""
+
+    diff_pos = [0]
+
+    def __init__(self, noise: float, terms: float, j: float = 9.5e-6):
+        self.cots = [np.array([1.0, -0.5, 0.25])]
+        self.noise, self.terms, self.j = noise, terms, j
+
+    def torch_grads(self, xs, cots, dtype="float64"):
+        v = cots[0]
+        return [self.j * v + self.noise * np.array([1.0, -1.0, 0.5]) * (v != 0).any()]
+
+    def term_magnitudes(self, k):
+        return np.full(3, self.terms)
+
+
+def test_a_departure_from_linearity_within_rounding_is_no_diagnosis():
+    from oracle.judge.diagnosis import _linearity
+
+    # a correct kernel computing in float32: a gradient of 9.5e-6 from terms of size 1,
+    # off by 3.4e-8 whatever the cotangent (torch's own float32 LayerNorm: 3.5e-8)
+    probe = _LinearProbe(noise=3.4e-8, terms=1.0)
+    a = probe.torch_grads(None, probe.cots)[0]
+    assert _linearity(probe, 0, [np.zeros(3)], a, 0) is None
+    # the same departure on terms of size 1e-6 is beyond any rounding: a finding
+    probe = _LinearProbe(noise=3.4e-8, terms=1e-6)
+    v = _linearity(probe, 0, [np.zeros(3)], probe.torch_grads(None, probe.cots)[0], 0)
+    assert v is not None and v.diagnosis == "not_linear_in_grad_output"
