@@ -311,7 +311,25 @@ class _Run:
         if not divergences and self.tally["compared"] == 0:
             divergences = [_vacuous(self.summary, self.name, self.dtype, self.device)]
         kept = self.beyond.keep(divergences)
-        return list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
+        out = list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
+        _say_why_unshown(self.summary.capabilities, divergences, out)
+        return out
+
+
+def _say_why_unshown(
+    capabilities: dict[str, str], found: list[Divergence], shown: list[Divergence]
+) -> None:
+    """The capability table says only what the report shows: a check that diverged on
+    some example but has no finding in the report says why (its finding only repeated
+    the wrong vjp, or the shrunk example the report shows is another failure's)."""
+    for check in EXTRA:
+        if capabilities.get(check) != "diverged" or any(d.check == check for d in shown):
+            continue
+        if any(d.check == check for d in found):
+            why = "only where the vjp is wrong too (not shown: it follows from the vjp)"
+        else:
+            why = "on an example the search moved past (the report shows another failure's)"
+        capabilities[check] = f"diverged: {why}"
 
 
 def _vacuous(summary: RunSummary, name: str, dtype: str, device: str) -> Divergence:

@@ -14,9 +14,9 @@ import torch
 
 import oracle
 from oracle import tensor
+from oracle.inputs.specs import normalize_inputs
 from oracle.pair.bridge import to_torch
 from oracle.pair.torch_side import TorchSide
-from oracle.inputs.specs import normalize_inputs
 from tests import contract_specimens as cs
 
 FAST = {"devices": ["cpu"], "seed": 0, "max_examples": 8}
@@ -307,3 +307,17 @@ def test_a_departure_from_linearity_within_rounding_is_no_diagnosis():
     probe = _LinearProbe(noise=3.4e-8, terms=1e-6)
     v = _linearity(probe, 0, [np.zeros(3)], probe.torch_grads(None, probe.cots)[0], 0)
     assert v is not None and v.diagnosis == "not_linear_in_grad_output"
+
+
+def test_a_check_that_diverged_without_a_finding_in_the_report_says_why():
+    from oracle.report.records import Divergence
+    from oracle.search.runner import _say_why_unshown
+
+    caps = {"vjp": "diverged", "hvp": "diverged", "contract": "diverged", "jvp": "diverged"}
+    where = {"argument": 0, "blame": "torch", "detail": "", "dtype": "float32", "device": "cpu"}
+    hvp = Divergence(check="hvp", diagnosis="mismatch", **where)
+    jvp = Divergence(check="jvp", diagnosis="scaled", **where)
+    _say_why_unshown(caps, found=[hvp, jvp], shown=[jvp])
+    assert caps["jvp"] == "diverged"  # its finding is in the report
+    assert caps["hvp"].startswith("diverged: only where the vjp is wrong too")
+    assert caps["contract"].startswith("diverged: on an example the search moved past")
