@@ -7,7 +7,6 @@ numpy, which no version counter sees. Specimens: tests/contract_specimens.py.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -252,21 +251,10 @@ def test_the_vjp_is_not_ok_when_the_twin_raised_on_every_example():
 # --- item 8: outputs judged with the rounding model ---------------------------------------
 
 
-def _self_divergence(p):
-    # exactly 0 in torch: p log(p / p), term by term
-    return (p * (p.log() - p.log())).sum(-1)
-
-
-def _self_divergence_twin(p):
-    # the same 0 as a difference of two sums of size 1 (a JSD at p = q): 1e-16 off
-    m = p * (jnp.sin(p) ** 2 + jnp.cos(p) ** 2)
-    return jnp.sum(p * jnp.log(p), -1) - jnp.sum(m * jnp.log(m), -1)
-
-
 def test_an_exact_zero_against_the_twins_rounding_is_no_forward_mismatch():
     report = oracle.verify(
-        _self_divergence,
-        _self_divergence_twin,
+        cs.self_divergence,
+        cs.self_divergence_twin,
         [tensor("b n", low=0.1, high=2)],
         dims={"b": (2, 3), "n": (2, 8)},
         devices=["cpu"],
