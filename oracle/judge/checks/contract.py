@@ -1,9 +1,11 @@
 """The rules of ``torch.autograd.Function`` beyond its values, on one example.
 
 * inputs unchanged unless marked dirty (values and ``_version`` counters): "mutates_input";
-* ``grad_output`` unchanged by backward: "mutates_grad_output";
+* ``grad_output`` unchanged by backward: "mutates_grad_output" (both found on every
+  example by the vjp check's own call, on private copies: :func:`mutation_findings`);
 * transposed, sliced and expanded (stride-0) inputs and cotangents give the results of
-  the same values laid out contiguously: "layout";
+  the same values laid out contiguously: "layout" (a forward that raises on a layout is
+  a refusal: "unsupported", a capability unless the contract was asked for);
 * each output used alone (the others' gradients undefined) gives the twin's vjp with
   the others' cotangents zero;
 * a second backward through the same graph (``retain_graph=True``) gives the first's
