@@ -309,3 +309,18 @@ def test_a_check_that_diverged_without_a_finding_in_the_report_says_why():
     assert caps["jvp"] == "diverged"  # its finding is in the report
     assert caps["hvp"].startswith("diverged: only where the vjp is wrong too")
     assert caps["contract"].startswith("diverged: on an example the search moved past")
+
+
+def test_an_exact_zero_against_the_twins_rounding_is_no_vmap_mismatch():
+    report = oracle.verify(
+        cs.self_divergence,
+        cs.self_divergence_twin,
+        [tensor("b n", low=0.1, high=2)],
+        dims={"b": (2, 3), "n": (2, 8)},
+        devices=["cpu"],
+        seed=0,
+        max_examples=5,
+        checks=["vmap"],
+    )
+    assert report.ok, report
+    assert report.capabilities["vmap"] == "ok"
