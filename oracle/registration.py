@@ -131,12 +131,12 @@ class Outcome:
         return dict(self.__dict__)
 
 
-_SHORT = {"ok": "ok", "diverged": "X", "not checked": "-"}
+_SHORT = {"ok": "ok", "diverged": "X", "unsupported": "no", "not checked": "-"}
 
 
 def _compact(capabilities: Mapping[str, str]) -> str:
     return ",".join(
-        f"{check}={_SHORT.get(status, 'no' if status.startswith('unsupported') else status)}"
+        f"{check}={_SHORT.get(status.split(':', 1)[0], status)}"
         for check, status in capabilities.items()
         if check != "vjp"
     )
