@@ -227,6 +227,7 @@ def check_pair(
                     parent=settings,
                     fn_refs=plan.fn_refs,
                     checks=checks,
+                    bounds=bounds,
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)

@@ -114,7 +114,7 @@ class Outcome:
         return dict(self.__dict__)
 
 
-_SHORT = {"ok": "ok", "diverged": "X", "not checked": "-"}
+_SHORT = {"ok": "ok", "diverged": "X", "unsupported": "no", "not checked": "-"}
 
 
 def _compact(capabilities: Mapping[str, str]) -> str:
@@ -123,7 +123,7 @@ def _compact(capabilities: Mapping[str, str]) -> str:
     from .report.capabilities import shown
 
     return ",".join(
-        f"{check}={_SHORT.get(capabilities[check], 'no' if capabilities[check].startswith('unsupported') else capabilities[check])}"
+        f"{check}={_SHORT.get(capabilities[check].split(':', 1)[0], capabilities[check])}"
         for check in shown(capabilities)
         if check != "vjp" and check in capabilities
     )

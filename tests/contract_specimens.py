@@ -463,3 +463,235 @@ class TanhLinearF32DetachedGrad(TanhLinearF32):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         return (g.detach() * (1 - y * y)) @ _w32(g).T
+
+
+# --- memory tricks (issue 18): in-place writes, aliasing, layouts ----------------------
+# Fused kernels write gradients into their inputs, overwrite grad_output, return views
+# and assume contiguous memory. A write "through a raw pointer" (Triton, CUDA, data_ptr)
+# is simulated by a write through numpy or ``.data``, which no version counter sees.
+
+
+def double_twin(x):
+    return 2 * x
+
+
+def square_twin(x):
+    return x * x
+
+
+class DoubleInPlaceNoDirty(Function):
+    """Wrong: ``x.mul_(2); return x`` without ``ctx.mark_dirty`` (the caller's tensor is
+    changed behind autograd's back)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x.mul_(2)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+class DoubleInPlace(Function):
+    """Correct: ``x.mul_(2)`` with ``ctx.mark_dirty(x)``, returning ``x`` (PyTorch's own
+    example of an in-place Function)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.mark_dirty(x)
+        x.mul_(2)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+class DoubleInPlaceWrongGrad(DoubleInPlace):
+    """Wrong gradient (3 g) of a correct in-place Function: must still be judged."""
+
+    @staticmethod
+    def backward(ctx, g):
+        return 3 * g
+
+
+class SinRawWriteInput(Function):
+    """Wrong: the backward writes into its saved input through numpy (a raw pointer);
+    its own values and gradient are right."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        out = g * x.cos()
+        x.detach().cpu().numpy()[...] = 0.5  # through the memory, past the version counter
+        return out
+
+
+class SinRawWriteGradOutput(Function):
+    """Wrong: the backward scales ``grad_output`` in place through numpy (a fused
+    kernel's trick) and then divides it out: right gradient, caller's grad_output
+    changed."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        g.detach().numpy()[...] *= 100.0
+        return g * x.cos() / 100.0
+
+
+class SinGradIntoGradOutput(Function):
+    """Correct: the backward computes into a fresh buffer, never into its arguments;
+    the forward returns a view of a fresh tensor (``y.view(shape)``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        y = torch.empty_like(x)
+        torch.sin(x, out=y)
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        out = torch.empty_like(g)
+        torch.mul(g, x.cos(), out=out)
+        return out
+
+
+class SquareAssumesContiguous(Function):
+    """Wrong: the backward reads ``x`` through contiguous strides
+    (``x.as_strided(x.shape, (x.shape[1], 1))``), wrong for a transposed or sliced ``x``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x.as_strided(x.shape, (x.shape[1], 1))
+
+
+class SquareContiguousCopyFlag(Function):
+    """Wrong for non-contiguous inputs: the forward makes a contiguous copy
+    (``x = x.contiguous()``) and then reads ``x.requires_grad`` (False for the copy
+    made inside forward) to decide whether to keep what the gradient needs."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()
+        ctx.needs = x.requires_grad
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x if ctx.needs else torch.zeros_like(g)
+
+
+class SquareContiguousCopy(Function):
+    """Correct: the forward makes a contiguous copy and asks ``ctx.needs_input_grad``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g.contiguous() * x if ctx.needs_input_grad[0] else None
+
+
+class SquareRefusesStrides(Function):
+    """Correct but loud: refuses a non-unit last stride (like ``torch.view_as_complex``),
+    right on every layout it accepts: a capability, not a finding."""
+
+    @staticmethod
+    def forward(ctx, x):
+        if x.dim() and x.stride(-1) != 1:
+            raise ValueError("expects a last stride of 1")
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * g * x
+
+
+class RowNormalize(Function):
+    r"""Wrong second derivative (first derivative right): :math:`y = x / \|x\|` per
+    row, backward :math:`(g - y\langle g, y\rangle)/\|x\|` from the saved output ``y`` and
+    the norm saved *without a graph* (``detach``): the derivative of the backward misses
+    the norm's dependence on x. Invisible for rows of one element."""
+
+    @staticmethod
+    def forward(ctx, x):
+        n = x.norm(dim=-1, keepdim=True)
+        y = x / n
+        ctx.save_for_backward(y, n.detach())
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, n = ctx.saved_tensors
+        return (g - y * (g * y).sum(-1, keepdim=True)) / n
+
+
+def row_normalize_twin(x):
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+class CloneScaledBothModes(Function):
+    """PyTorch's autograd_function_db ``ScaleGradGenVmap``-like specimen: the forward is
+    ``x.clone()``, the backward and the jvp both scale by 3.14: wrong in both modes."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3.14
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t * 3.14
+
+
+def identity_twin(x):
+    return x
+
+
+def self_divergence(p):
+    """Correct: a divergence of ``p`` from itself, exactly 0 in torch (``p log(p/p)``,
+    term by term)."""
+    return (p * (p.log() - p.log())).sum(-1)
+
+
+def self_divergence_twin(p):
+    """The same 0 as a difference of two sums of size 1 (a JSD at p = q): off by about
+    1e-16, rounding (``sin^2 + cos^2`` keeps XLA from folding it away)."""
+    m = p * (jnp.sin(p) ** 2 + jnp.cos(p) ** 2)
+    return jnp.sum(p * jnp.log(p), -1) - jnp.sum(m * jnp.log(m), -1)

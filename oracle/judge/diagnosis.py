@@ -137,6 +137,8 @@ def _linearity(
         return None
     if close64(g2, 2.0 * a) and close64(gvw, a + gw):
         return None
+    if _rounding_only(probe, k, [g2 - 2.0 * a, gvw - a - gw]):
+        return None  # no evidence beyond rounding: the other diagnoses judge the gap
     if close64(g2, a) and close64(gw, a):
         return Verdict(
             "torch",
@@ -156,6 +158,23 @@ def _linearity(
         "not_linear_in_grad_output",
         f"torch's backward for argument {arg} {why}",
     )
+
+
+#: a departure from linearity within this many float32 roundings of the terms a gradient
+#: is summed from is rounding (a fused kernel that computes in float32 inside a float64
+#: call; cancellation that makes a gradient of 1e-5 from terms of size 1)
+_LINEARITY_ROUNDINGS = 1000.0
+
+
+def _rounding_only(probe: Probe, k: int, departures: Sequence[np.ndarray]) -> bool:
+    """Whether every departure from linearity is within float32 rounding of the terms
+    of the twin's gradient (:mod:`oracle.judge.rounding`; the three cotangents v, 2v and
+    v + w have terms of the same size, hence the factor 3)."""
+    terms = probe.term_magnitudes(k)
+    if terms is None:
+        return False
+    bound = _LINEARITY_ROUNDINGS * _EPS32 * 3.0 * np.asarray(terms, dtype=np.float64)
+    return all(d.shape == bound.shape and bool(np.all(np.abs(d) <= bound)) for d in departures)
 
 
 def _nondeterministic(

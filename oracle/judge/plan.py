@@ -2,16 +2,27 @@
 
 :class:`Beyond` holds, for one dtype x device run, the checks asked for (``checks=``) or
 the default set, the capability table built so far, and which examples get the extra
-checks: every example for an asked check (and with ``every``: the campaign profile);
-for the default set :data:`DEFAULT_EXAMPLES` examples whose vjp was judged right (kinks
-excluded), of shapes already compiled for where possible, then every example for a check
-that has found a wrong value there (so that hypothesis can shrink it). A refusal
-(``unsupported``) is a finding only for an asked check.
+checks: every example for an asked check (and with ``every``: the campaign profile).
+The default set looks at :data:`DEFAULT_EXAMPLES` examples chosen by a rule that
+depends on the example alone, never on what ran earlier in the process:
+
+* the first example where every named dimension is at least 2 (or at its largest
+  allowed size, if that is 1) and some array holds two different values ("wide": a
+  row of one element, or a constant array, hides transposes, reductions and second
+  derivatives);
+* the first wide example where every named dimension is at its largest allowed size;
+* further examples of a shape already looked at (no new compilation), up to the count.
+
+Examples whose vjp was judged wrong still get the checks that do not depend on it (the
+jvp, the contract; see :attr:`~oracle.judge.checks.base.Check.needs_right_vjp`); kinks
+are skipped. A check that has found a wrong value runs on every example from then on
+(so that hypothesis can shrink it). A refusal (``unsupported``) is a finding only for
+an asked check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,21 +33,16 @@ from ..report.records import Divergence
 from ..vocabulary import CHECK_NAMES, EXTRA
 from .checks import registered
 
-__all__ = ["Beyond", "DEFAULT_EXAMPLES", "LOW_DTYPE"]
+__all__ = ["Beyond", "DEFAULT_EXAMPLES", "NEW_SIGNATURES", "LOW_DTYPE"]
 
 #: examples per run that get every extra check under the default set
 DEFAULT_EXAMPLES = 3
-#: shape signatures the default set may compile its programs for (about five JAX
-#: compilations each: jvp, hvp, vmap at two positions, per-example vjp), per twin, dtype,
-#: device and argument ranks, in one process. Compilation, not execution, is what the
-#: extra checks cost: a later verify of the same pair looks at examples of the shapes
-#: compiled already, which keeps the default verify near the vjp-only cost (measured:
-#: docs/explanation/benchmarks.md, "At the user's scale")
-NEW_SIGNATURES = 1
-# The signatures the default set has compiled for, and how many each (twin, dtype,
-# device, ranks) family has had, live on the TwinSide (``extra_compiled``,
-# ``extra_budget``) with the compiled programs themselves: both are freed when the
-# pair's verify ends (memory stays flat over hundreds of pairs in one process).
+#: shape signatures the default set compiles its programs for per run (about five JAX
+#: compilations each: jvp, hvp, vmap at two positions, per-example vjp): the first wide
+#: example's and the largest one's. Compilation, not execution, is what the extra
+#: checks cost. Counted per run (on the :class:`Beyond`), so that a verdict does not
+#: depend on what ran before in the process.
+NEW_SIGNATURES = 2
 
 
 def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tuple:
@@ -52,10 +58,21 @@ def _signature(sides: Any, values: Sequence[Any], dtype: str, device: str) -> tu
     return (sides.twin.fn, dtype, device, tuple(parts))
 
 
-def _family(sig: tuple) -> tuple:
-    """The signature without the sizes: one budget of compilations per family."""
-    fn, dtype, device, parts = sig
-    return (fn, dtype, device, tuple((p[0], len(p[1])) if p[0] == "array" else p for p in parts))
+def _largest_sizes(bounds: Mapping[str, Any] | None) -> dict[str, int]:
+    """The largest allowed size of each named dimension (bounds as ``normalize_dims``
+    gives them: a ``(low, high)`` pair or a list of sizes)."""
+    out = {}
+    for name, b in (bounds or {}).items():
+        sizes = getattr(b, "sizes", None)
+        out[name] = int(max(sizes)) if sizes else int(b[1])
+    return out
+
+
+def _varied(values: Sequence[Any]) -> bool:
+    """Some floating array of two elements or more holds two different values (or
+    there is none)."""
+    arrays = [v for v in values if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size > 1]
+    return not arrays or any(np.unique(a).size > 1 for a in arrays)
 
 
 #: the capability of the checks beyond the vjp in a low-dtype run (bfloat16, float16,
@@ -64,7 +81,14 @@ LOW_DTYPE = f"{NOT_CHECKED}: low dtype"
 
 
 class Beyond:
-    def __init__(self, checks: Sequence[str] | None, *, every: bool = False, low: bool = False):
+    def __init__(
+        self,
+        checks: Sequence[str] | None,
+        *,
+        every: bool = False,
+        bounds: Mapping[str, Any] | None = None,
+        low: bool = False,
+    ):
         self.asked = tuple(checks) if checks is not None else None
         self.capabilities = dict.fromkeys(CHECK_NAMES, NOT_CHECKED)
         #: a low-dtype run: only the forward and the vjp are judged
@@ -80,31 +104,62 @@ class Beyond:
         self.stopped: set[str] = set()
         # the campaign profile looks at every example with the default set
         self.every = self.asked is None and every
+        # the default set's choice of examples (see the module's docstring), per run
+        self.top = _largest_sizes(bounds)
+        self.compiled: set[tuple] = set()
+        self.had: set[str] = set()  # "wide", "largest": looked at already
+        self.kind: set[str] = set()  # what the current example is
+        self.vjp_wrong = False  # the current example's vjp was judged wrong
+
+    def see(self, dims: Mapping[str, int] | None, values: Sequence[Any]) -> None:
+        """The example about to run: is it wide, is it at the largest sizes?"""
+        dims = dims or {}
+        wide = _varied(values) and all(
+            size >= min(2, self.top.get(name, 2)) for name, size in dims.items()
+        )
+        largest = wide and all(size == self.top.get(name, size) for name, size in dims.items())
+        self.kind = {k for k, v in (("wide", wide), ("largest", largest)) if v}
+        self.vjp_wrong = False
 
     @property
     def vjp(self) -> bool:
         """Whether vjp findings count (the forward is checked in any case)."""
         return self.asked is None or "vjp" in self.asked
 
+    def _new_kind(self) -> set[str]:
+        return self.kind - self.had
+
     def _due(self, sides: Any, sig: tuple) -> list[str]:
-        compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
         if self.low:
             return []
-        if self.asked is not None:
-            return [c for c in EXTRA if c in self.asked and c not in self.stopped]
         default = [c for c in EXTRA if vocabulary.CHECKS[c].default]
-        if self.every:
-            return default
-        if self.done < DEFAULT_EXAMPLES and (
-            sig in compiled or budget.get(_family(sig), 0) < NEW_SIGNATURES
+        if self.asked is not None:
+            due = [c for c in EXTRA if c in self.asked and c not in self.stopped]
+        elif self.every:
+            due = default
+        elif self.done < DEFAULT_EXAMPLES and (
+            self._new_kind() or ("wide" in self.kind and sig in self.compiled)
         ):
-            return default
-        return [c for c in default if c in self.hot]
+            due = default
+        else:
+            due = [c for c in default if c in self.hot]
+        if self.vjp_wrong:
+            due = [c for c in due if not registered(c).needs_right_vjp]
+        return due
 
-    def note_vjp(self, findings: Sequence[Divergence]) -> None:
-        if self.vjp:
+    def note_vjp(self, findings: Sequence[Divergence]) -> list[Divergence]:
+        """Record the example's vjp verdict (and the contract's, for what torch_fn wrote
+        into, found on every example by the vjp's own call); the findings to keep (the
+        contract's only when it is in the set). An example where a side raised, or whose
+        outputs differ, says nothing about the vjp (its gradients were not compared)."""
+        contract = self.asked is None or "contract" in self.asked
+        findings = [f for f in findings if f.check != "contract" or contract]
+        if self.vjp and not any(f.check in ("error", "forward") for f in findings):
             real = [f for f in findings if f.check == "vjp" and f.blame != "kink"]
             self.capabilities["vjp"] = worse(self.capabilities["vjp"], "diverged" if real else "ok")
+        if any(f.check == "contract" for f in findings):
+            self._record("contract", "diverged")
+        return list(findings)
 
     def before(
         self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str
@@ -128,17 +183,17 @@ class Beyond:
     def after(
         self, sides: Any, values: Sequence[Any], seed: int, dtype: str, device: str
     ) -> list[Divergence]:
-        """The extra checks due on an example whose forward and vjp were judged right."""
+        """The extra checks due on an example whose forward was judged right (and its
+        vjp, or the checks that do not need a right vjp: :meth:`vjp_was_wrong`)."""
         sig = _signature(sides, values, dtype, device)
         due = self._due(sides, sig)
         if not due:
             return []
-        if self.asked is None and self.done < DEFAULT_EXAMPLES:
-            self.done += 1
-            compiled, budget = sides.twin.extra_compiled, sides.twin.extra_budget
-            if sig not in compiled:
-                compiled.add(sig)
-                budget[_family(sig)] = budget.get(_family(sig), 0) + 1
+        if self.asked is None and not self.every and self.done < DEFAULT_EXAMPLES:
+            if self._new_kind() or ("wide" in self.kind and sig in self.compiled):
+                self.done += 1
+                self.had |= self.kind
+                self.compiled.add(sig)
         findings: list[Divergence] = []
         for check in due:
             asked = self.asked is not None
@@ -158,6 +213,11 @@ class Beyond:
                 continue
             findings += found
         return findings
+
+    def vjp_was_wrong(self) -> None:
+        """The current example's vjp was judged wrong: only the checks that do not
+        depend on it are due there."""
+        self.vjp_wrong = True
 
     def keep(self, divergences: Sequence[Divergence]) -> list[Divergence]:
         """Under the default set, a run whose vjp diverged does not report what follows

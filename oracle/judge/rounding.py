@@ -35,9 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from ..pair.twin_side import twin_vjp
+from ..pair.twin_side import twin_forward, twin_vjp
 
-__all__ = ["magnitudes_of_jaxpr", "term_magnitudes", "ROUNDING", "PRECISION"]
+__all__ = [
+    "magnitudes_of_jaxpr",
+    "term_magnitudes",
+    "output_magnitudes",
+    "ROUNDING",
+    "PRECISION",
+]
 
 #: a float64 gap within ROUNDING x eps64 x T is rounding: ~1000 roundings of the terms,
 #: far more than the depth of any twin's vjp
@@ -206,3 +212,20 @@ def term_magnitudes(
     flat = jax.tree_util.tree_leaves(args)
     mags = twin.guard.call("twin", "vjp", magnitudes_of_jaxpr, closed, flat)
     return mags[len(mags) - len(g["diff"]) :]
+
+
+def output_magnitudes(twin: Any, values: Sequence[Any], device: str) -> list[np.ndarray | None]:
+    """Per output leaf of the twin, the magnitude of the terms its float64 value is
+    summed from (call inside float64 ``precision_scope``): outputs are judged with the
+    same rounding model as gradients (an exact 0 against the twin's 2e-17, where the
+    terms are of size 1, is rounding)."""
+    layout, g = twin.split(values, "float64", device)
+    statics = tuple(g["static"])
+
+    def forward(diff, arrays, scalars):
+        return twin_forward(twin.fn, layout, statics, diff, arrays, scalars)
+
+    args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
+    closed = twin.guard.call("twin", "forward", jax.make_jaxpr(forward), *args)
+    flat = jax.tree_util.tree_leaves(args)
+    return twin.guard.call("twin", "forward", magnitudes_of_jaxpr, closed, flat)

@@ -41,6 +41,7 @@ __all__ = [
     "autocast_scope",
     "low_dtype_of",
     "plain_numpy",
+    "call_copies",
 ]
 
 DTYPES = {
@@ -160,14 +161,42 @@ def to_torch(values: Sequence[Any], specs: Sequence[Any], dtype: str, device: st
                 t = torch.from_numpy(arr.astype(np.float32)).to(device, torch.bfloat16)
                 out.append(t.requires_grad_(spec.grad))
                 continue
-            # a differentiated leaf cannot be changed in place, so it may share the
-            # example's memory; anything else gets its own copy
-            t = torch.from_numpy(arr if spec.grad else arr.copy()).to(device)
+            # always a copy of its own: torch_fn may write into it through a raw pointer
+            # (Triton, CUDA, data_ptr, .data), which no version counter sees
+            t = torch.from_numpy(arr.copy()).to(device)
             out.append(t.requires_grad_(spec.grad))
         elif isinstance(spec, IntegersSpec):
             out.append(torch.tensor(value, dtype=torch.int64, device=device))
         else:
             out.append(value)
+    return out
+
+
+def call_copies(args: Sequence[Any]) -> list[Any]:
+    """What torch_fn is called on: each differentiated leaf of :func:`to_torch` as a
+    differentiable copy (a non-leaf, as PyTorch's own documentation calls in-place
+    Functions: ``ctx.mark_dirty`` raises on a leaf that requires grad); gradients are
+    taken with respect to the leaves. Other arguments are passed as they are (already
+    private copies)."""
+    with torch.enable_grad():
+        return [
+            _differentiable_copy(a) if isinstance(a, torch.Tensor) and a.requires_grad else a
+            for a in args
+        ]
+
+
+def _differentiable_copy(a: torch.Tensor) -> torch.Tensor:
+    """A non-leaf copy of ``a`` with its sizes and strides (a transposed, sliced or
+    expanded argument stays so: the layout check depends on it)."""
+    copy = a.clone()  # keeps the strides of a dense tensor (preserve_format)
+    if copy.stride() == a.stride() or a.numel() == 0:
+        return copy
+    if 0 in a.stride():
+        return a.view_as(a)  # overlapping memory: nothing may be written into it anyway
+    extent = 1 + sum((n - 1) * st for n, st in zip(a.shape, a.stride(), strict=True))
+    base = torch.zeros(extent, dtype=a.dtype, device=a.device)
+    out = base.as_strided(a.shape, a.stride())
+    out.copy_(a)
     return out
 
 

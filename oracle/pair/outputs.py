@@ -13,7 +13,7 @@ hyper-parameter does not recompile, unless the twin needs its concrete value) an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,11 @@ class Outputs:
     grads: list[np.ndarray | None]
     #: per leaf: does it carry a gradient (torch: requires_grad; twin: inexact dtype)
     connected: list[bool]
+    #: torch only: what torch_fn wrote into, found by value against pristine copies and
+    #: by version counter: ``(what, index, stage)`` with what "input" (index: argument
+    #: position; not one returned under ``ctx.mark_dirty``) or "grad_output" (index:
+    #: output leaf), stage "forward" or "backward"
+    mutations: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def layout_of(specs: Sequence[Any], values: Sequence[Any]) -> tuple[str, ...]:

@@ -160,9 +160,6 @@ class TwinSide:
         self._eager = kept.eager  # the twin cannot be traced at all (see _eagerly)
         self._shapes: dict[Any, list[tuple[tuple[int, ...], bool]]] = kept.shapes
         self._jits: dict[Any, Any] = kept.jits
-        #: what the default set of checks beyond the vjp has compiled (oracle.judge.plan)
-        self.extra_compiled: set[tuple] = set()
-        self.extra_budget: dict[tuple, int] = {}
 
     def _jit(self, which: str, small: bool, device: str, low: bool = False) -> Any:
         options = options_for(small, device, low_dtype=low)
@@ -185,8 +182,6 @@ class TwinSide:
         """End of a verify: keep this twin's programs among the last :data:`KEEP_TWINS`
         twins' (freeing the oldest beyond that), and forget JAX's traces."""
         _keep(self.fn, _Kept(self._jits, self._shapes, self._static_scalars, self._eager))
-        self.extra_compiled.clear()
-        self.extra_budget.clear()
         forget_traces()
 
     def _layout(self, values: Sequence[Any]) -> tuple[str, ...]:

@@ -118,10 +118,13 @@ def run_config(
     parent: settings | None,
     fn_refs: dict[str, Any],
     checks: Sequence[str] | None = None,
+    bounds: Any = None,
 ) -> RunResult:
     """One hypothesis search of the pair in ``dtype`` on ``device``: its summary and
-    findings (settings user code changed, real ones shrunk, refusals, a few kinks)."""
-    run = _Run(sides, name, dtype, device, fn_refs, checks)
+    findings (settings user code changed, real ones shrunk, refusals, a few kinks).
+    ``bounds``: the dimensions' bounds (``normalize_dims``), for the default set's choice
+    of examples (:mod:`oracle.judge.plan`)."""
+    run = _Run(sides, name, dtype, device, fn_refs, checks, bounds)
     test = run.test(strategy, max_examples, seed, parent)
     start = time.perf_counter()
     try:
@@ -143,13 +146,17 @@ class _Run:
         device: str,
         fn_refs: dict[str, Any],
         checks: Sequence[str] | None,
+        bounds: Any = None,
     ):
         self.sides, self.name, self.dtype, self.device = sides, name, dtype, device
         self.fn_refs = fn_refs
         self.summary = RunSummary(dtype=dtype, device=device)
         # which checks beyond the vjp run where (the campaign profile: every example)
         self.beyond = Beyond(
-            checks, every=campaign_profile_loaded(), low=low_dtype_of(dtype) is not None
+            checks,
+            every=campaign_profile_loaded(),
+            bounds=bounds,
+            low=low_dtype_of(dtype) is not None,
         )
         self.summary.capabilities = self.beyond.capabilities
         self.kinks: list[Divergence] = []
@@ -164,6 +171,7 @@ class _Run:
         """The hypothesis test's body: raises on a real finding (to be shrunk)."""
         sides, dtype, device, beyond = self.sides, self.dtype, self.device, self.beyond
         self.summary.examples += 1
+        beyond.see(getattr(ex, "dims", None), ex.values)
         pre = self.guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
         if pre:
             self.fail(pre, ex)
@@ -182,8 +190,17 @@ class _Run:
         self.note_changes(ex)
         if not beyond.vjp:  # (kinks stay: the extra checks must skip them all the same)
             findings = [f for f in findings if f.check != "vjp" or f.is_kink]
-        beyond.note_vjp(findings)
+        findings = beyond.note_vjp(findings)
         real = [f for f in findings if not f.is_kink]
+        if real and all(f.check == "vjp" for f in real):
+            # a wrong vjp: the checks that do not depend on it still judge the example,
+            # so that a Function wrong in two modes shows both
+            beyond.vjp_was_wrong()
+            refused = len(beyond.refusals)
+            real += self.guarded(
+                ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+            )
+            self.attach(beyond.refusals[refused:], ex)
         if real:
             self.fail(real, ex)
         if not findings:  # the extra checks skip kinks: both conventions are valid there
@@ -326,7 +343,25 @@ class _Run:
         if not divergences and self.tally["compared"] == 0:
             divergences = [_vacuous(self.summary, self.tally, self.name, self.dtype, self.device)]
         kept = self.beyond.keep(divergences)
-        return list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
+        out = list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
+        _say_why_unshown(self.summary.capabilities, divergences, out)
+        return out
+
+
+def _say_why_unshown(
+    capabilities: dict[str, str], found: list[Divergence], shown: list[Divergence]
+) -> None:
+    """The capability table says only what the report shows: a check that diverged on
+    some example but has no finding in the report says why (its finding only repeated
+    the wrong vjp, or the shrunk example the report shows is another failure's)."""
+    for check in EXTRA:
+        if capabilities.get(check) != "diverged" or any(d.check == check for d in shown):
+            continue
+        if any(d.check == check for d in found):
+            why = "only where the vjp is wrong too (not shown: it follows from the vjp)"
+        else:
+            why = "on an example the search moved past (the report shows another failure's)"
+        capabilities[check] = f"diverged: {why}"
 
 
 def _vacuous(

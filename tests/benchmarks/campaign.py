@@ -275,6 +275,65 @@ def _suite() -> list[Case]:
     return clean + wrong
 
 
+def _beyond() -> list[Case]:
+    """Functions for the checks beyond the vjp and the memory tricks of issue 18
+    (tests/contract_specimens.py): each wrong one has one defect that only a check beyond
+    the vjp (or the judging of what torch_fn writes into) sees, each right one uses
+    in-place writes, views, mark_dirty or contiguous copies correctly."""
+    from tests import contract_specimens as cs
+
+    both = ("float32", "float64")
+    v = [tensor("n", low=-3, high=3)]
+    m = [tensor("m n", low=-3, high=3)]
+    md = {"m": (1, 4), "n": (1, 4)}
+    rows = [tensor("m n", low=0.5, high=3)]
+    scale = [tensor("m n", low=-3, high=3), tensor("m n", low=-3, high=3, grad=False)]
+
+    def case(name, fn, twin, inputs=v, dims=None, wrong=both):
+        return Case(name, "beyond", fn, twin, inputs, dims, wrong)
+
+    clean = [
+        case("exp_every_transform", cs.Exp.apply, cs.exp_twin, m, md, ()),
+        case("x_sin_x_every_transform", cs.XSinX.apply, cs.x_sin_x_twin, m, md, ()),
+        case("double_in_place_mark_dirty", cs.DoubleInPlace.apply, cs.double_twin, m, md, ()),
+        case("sin_into_fresh_buffers", cs.SinGradIntoGradOutput.apply, cs.sin_twin, m, md, ()),
+        case("square_contiguous_copy", cs.SquareContiguousCopy.apply, cs.square_twin, m, md, ()),
+        case("square_refuses_strides", cs.SquareRefusesStrides.apply, cs.square_twin, m, md, ()),
+        case(
+            "exact_zero_divergence",
+            cs.self_divergence,
+            cs.self_divergence_twin,
+            [tensor("b n", low=0.1, high=2)],
+            {"b": (1, 3), "n": (1, 8)},
+            (),
+        ),
+    ]
+    wrong = [
+        # one per check beyond the vjp, and per contract rule
+        case("jvp_doubled", cs.ExpJvpDoubled.apply, cs.exp_twin),
+        case("hvp_saved_cos", cs.SinSavedCos.apply, cs.sin_twin),
+        case("hvp_detached_backward", cs.SinDetachedBackward.apply, cs.sin_twin),
+        case("vmap_wrong_out_dims", cs.SinWrongOutDims.apply, cs.sin_twin),
+        case("contract_mutates_input", cs.SinMutatesInput.apply, cs.sin_twin),
+        case("contract_mutates_grad_output", cs.SinMutatesGradOutput.apply, cs.sin_twin),
+        case("contract_strided_weight", cs.ScaleByRowStrided.apply, cs.scale_twin, scale, md),
+        case("contract_view_grad", cs.SinViewGrad.apply, cs.sin_twin, m, md),
+        case("contract_none_branch", cs.SinCosNoneBranch.apply, cs.sin_cos_twin),
+        case("contract_changes_ctx", cs.SinChangesCtx.apply, cs.sin_twin),
+        case("contract_non_diff", cs.SinWithNonDifferentiableCopy.apply, cs.sin_double_twin),
+        # issue 18's items
+        case("raw_write_grad_output", cs.SinRawWriteGradOutput.apply, cs.sin_twin),
+        case("raw_write_input", cs.SinRawWriteInput.apply, cs.sin_twin),
+        case("in_place_no_mark_dirty", cs.DoubleInPlaceNoDirty.apply, cs.double_twin),
+        case("in_place_wrong_grad", cs.DoubleInPlaceWrongGrad.apply, cs.double_twin),
+        case("assumes_contiguous", cs.SquareAssumesContiguous.apply, cs.square_twin, m, md),
+        case("contiguous_copy_flag", cs.SquareContiguousCopyFlag.apply, cs.square_twin, m, md),
+        case("row_normalize_hvp", cs.RowNormalize.apply, cs.row_normalize_twin, rows, md),
+        case("clone_scaled_two_modes", cs.CloneScaledBothModes.apply, cs.identity_twin),
+    ]
+    return clean + wrong
+
+
 def _weighted_sum(x):
     return (x * torch.linspace(0.5, 2.0, 4, dtype=x.dtype)).sum(-1)
 
@@ -366,6 +425,7 @@ def run_case(
                         seed=seed,
                         parent=parent,
                         fn_refs={},
+                        bounds=bounds,
                     )
                     real = [d for d in res.divergences if d.blame != "kink"]
                     why = _cannot_run(case, dtype, real[0]) if real else None
@@ -488,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
-    cases = _catalog() + _suite() + ([] if args.no_mutants else _mutation_set())
+    cases = _catalog() + _suite() + _beyond() + ([] if args.no_mutants else _mutation_set())
     if args.rescore:
         return rescore(args.rescore, cases)
     if args.pattern:

@@ -369,9 +369,7 @@ def test_the_campaign_profile_looks_at_every_example_with_the_default_set():
     assert every
     beyond = Beyond(None, every=every)
     beyond.done = DEFAULT_EXAMPLES  # past the default set's few examples
-    # (a stand-in for the sides: what the default set has compiled lives on the twin)
-    sides = type("S", (), {"twin": type("T", (), {"extra_compiled": set(), "extra_budget": {}})})
     # every example, with the default set (opcheck and compile run only when asked)
-    assert beyond._due(sides, ("any signature",)) == [c for c in EXTRA if _TABLE[c].default]
+    assert beyond._due(None, ("any signature",)) == [c for c in EXTRA if _TABLE[c].default]
     assert not campaign_profile_loaded()  # under the test suite's own profile
     assert not Beyond(None, every=campaign_profile_loaded()).every

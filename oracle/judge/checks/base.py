@@ -32,6 +32,7 @@ class Check:
     ``follows_vjp(finding)``: whether a finding only repeats a wrong first derivative
     (dropped under the default set when the vjp diverged). ``probes_refusal``: whether
     the default set still asks, on a shrunk vjp failure, whether torch refuses it.
+    ``needs_right_vjp``: see the field.
     """
 
     name: str
@@ -39,3 +40,7 @@ class Check:
     before: Callable[..., list[Any]] | None = None
     follows_vjp: Callable[[Any], bool] = _never
     probes_refusal: bool = False
+    #: whether the check is meaningless on an example whose vjp was judged wrong (hvp
+    #: differentiates that backward): the others also run on such examples, so that a
+    #: Function wrong in two modes shows both
+    needs_right_vjp: bool = False

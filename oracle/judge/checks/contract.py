@@ -1,9 +1,11 @@
 """The rules of ``torch.autograd.Function`` beyond its values, on one example.
 
 * inputs unchanged unless marked dirty (values and ``_version`` counters): "mutates_input";
-* ``grad_output`` unchanged by backward: "mutates_grad_output";
+* ``grad_output`` unchanged by backward: "mutates_grad_output" (both found on every
+  example by the vjp check's own call, on private copies: :func:`mutation_findings`);
 * transposed, sliced and expanded (stride-0) inputs and cotangents give the results of
-  the same values laid out contiguously: "layout";
+  the same values laid out contiguously: "layout" (a forward that raises on a layout is
+  a refusal: "unsupported", a capability unless the contract was asked for);
 * each output used alone (the others' gradients undefined) gives the twin's vjp with
   the others' cotangents zero;
 * a second backward through the same graph (``retain_graph=True``) gives the first's
@@ -23,7 +25,14 @@ import numpy as np
 import torch
 
 from ...inputs.specs import ChoiceSpec, TensorSpec
-from ...pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ...pair.bridge import (
+    DTYPES,
+    call_copies,
+    cast_values,
+    precision_scope,
+    to_torch,
+    torch_to_numpy,
+)
 from ...pair.outputs import cotangents_for, flatten_torch
 from ...report.records import Divergence
 from ..findings import Verdict, divergence
@@ -31,13 +40,21 @@ from ..tolerance import Tolerance, compare
 from .base import Check
 from .transform import tolerance_for
 
-__all__ = ["check_before", "check_contract"]
+__all__ = ["check_before", "check_contract", "mutation_findings"]
 
 
 def _finding(
-    diagnosis: str, detail: str, dtype: str, device: str, argument=None, **kw
+    diagnosis: str,
+    detail: str,
+    dtype: str,
+    device: str,
+    argument=None,
+    *,
+    phase: str = "",
+    reason: str = "",
+    **kw,
 ) -> Divergence:
-    verdict = Verdict("torch", diagnosis, detail)
+    verdict = Verdict("torch", diagnosis, detail, phase=phase, reason=reason)
     return divergence("contract", verdict, dtype=dtype, device=device, argument=argument, **kw)
 
 
@@ -48,13 +65,18 @@ def _is_float(spec: Any) -> bool:
 def check_before(
     sides: Any, values: Sequence[Any], cot_seed: int, dtype: str, device: str
 ) -> list[Divergence]:
-    """The rules checked before the example's own check, from one forward on private
-    copies: inputs unchanged (a changed input would make the twin, which runs after
-    torch, see other values), and no gradient in the twin through an output torch
-    marks non-differentiable (which would otherwise show as a vjp mismatch)."""
-    found, leaves = _inputs_unchanged(sides, values, dtype, device)
-    if found or leaves is None:
-        return found
+    """The rule checked before the example's own check, from one forward on private
+    copies: no gradient in the twin through an output torch marks non-differentiable
+    (which would otherwise show as a vjp mismatch). Inputs changed in place are found
+    on every example by the vjp check's own call (:func:`mutation_findings`)."""
+    specs = sides.specs
+    with precision_scope(dtype, device):
+        args = call_copies(to_torch(cast_values(values, specs, dtype), specs, dtype, device))
+        try:
+            with torch.enable_grad():
+                leaves = flatten_torch(sides.torch.callable_for(dtype, device)(*args))
+        except Exception:
+            return []  # the ordinary check reports errors
     try:
         cots_np = _cotangents(sides, values, cot_seed, dtype, device)
     except Exception:
@@ -70,44 +92,34 @@ def _cotangents(sides, values, cot_seed, dtype, device) -> list[np.ndarray | Non
     return [None if c is None else c.astype(dt) for c in cotangents_for(shapes, cot_seed)]
 
 
-def _inputs_unchanged(sides: Any, values: Sequence[Any], dtype: str, device: str):
-    """Does torch_fn change an input it does not return (an in-place op without
-    ``ctx.mark_dirty``, or through ``.data`` or numpy)? Also its outputs."""
-    specs = sides.specs
-    vals = [
-        np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-        for v in cast_values(values, specs, dtype)
-    ]
-    with precision_scope(dtype, device):
-        args = to_torch(vals, specs, dtype, device)
-        before = [
-            (a.detach().clone(), a._version) if isinstance(a, torch.Tensor) else None for a in args
-        ]
-        try:
-            with torch.enable_grad():
-                leaves = flatten_torch(sides.torch.callable_for(dtype, device)(*args))
-        except Exception:
-            return [], None  # the ordinary check reports errors
-    returned = {x.data_ptr() for x in leaves if isinstance(x, torch.Tensor)}
-    out = []
-    for i, (a, b) in enumerate(zip(args, before, strict=True)):
-        if b is None or a.data_ptr() in returned and a.numel():
-            continue  # returned as an output: marked dirty (torch checks that itself)
-        changed = not torch.equal(a.detach(), b[0]) if a.shape == b[0].shape else True
-        if changed or a._version != b[1]:
-            how = "its values" if changed else "its version counter (an in-place op)"
-            out.append(
-                _finding(
-                    "mutates_input",
-                    f"torch_fn changes argument {i} in place ({how} changed) without returning "
-                    "it as an output marked with ctx.mark_dirty: later uses of that tensor see "
-                    "the new values and get wrong gradients",
-                    dtype,
-                    device,
-                    argument=i,
-                )
+def mutation_findings(
+    mutations: Sequence[tuple[str, int, str]], dtype: str, device: str
+) -> list[Divergence]:
+    """The contract findings for what torch_fn wrote into (see
+    :attr:`oracle.pair.outputs.Outputs.mutations`), one per input or output, first
+    stage first."""
+    out, seen = [], set()
+    for what, i, stage in mutations:
+        if (what, i) in seen:
+            continue
+        seen.add((what, i))
+        if what == "input":
+            where = "forward" if stage == "forward" else "backward"
+            detail = (
+                f"torch_fn's {where} changes argument {i} in place without returning it as an "
+                "output marked with ctx.mark_dirty (found by its values or its version counter: "
+                "a write through .data, a raw pointer or an in-place op): later uses of that "
+                "tensor see the new values and get wrong gradients"
             )
-    return out, leaves
+            out.append(_finding("mutates_input", detail, dtype, device, argument=i))
+        else:
+            detail = (
+                f"the backward changes grad_output (of output {i}) in place: another branch "
+                "of the graph that receives the same tensor (F(x) + w: the gradient of w) "
+                "gets the changed values"
+            )
+            out.append(_finding("mutates_grad_output", detail, dtype, device))
+    return out
 
 
 # --- torch with itself ------------------------------------------------------------------
@@ -116,7 +128,7 @@ def _inputs_unchanged(sides: Any, values: Sequence[Any], dtype: str, device: str
 def _grads(fn, args, diff_pos, cots, *, keep=None, retain=False):
     """Outputs and gradients of torch_fn for cotangent tensors ``cots`` (None: skip)."""
     with torch.enable_grad():
-        leaves = flatten_torch(fn(*args))
+        leaves = flatten_torch(fn(*call_copies(args)))
         keep = range(len(leaves)) if keep is None else keep
         pairs = [
             (leaves[k], cots[k])
@@ -153,6 +165,11 @@ def _layout(t: torch.Tensor, how: str) -> torch.Tensor | None:
     return t[..., :1].expand(t.shape)
 
 
+def _first_line(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}"
+
+
 def _differs(a: list, b: list, tol: Tolerance) -> str | None:
     for k, (x, y) in enumerate(zip(a, b, strict=True)):
         if x is None and y is None:
@@ -173,7 +190,7 @@ def _differs(a: list, b: list, tol: Tolerance) -> str | None:
     return None
 
 
-def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 4) -> bool:
+def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 5) -> bool:
     """Whether the same call, repeated, gives another gradient than ``first``."""
     for _ in range(calls):
         try:
@@ -186,7 +203,10 @@ def _varies(fn, args, diff_pos, cots, first, tol, calls: int = 4) -> bool:
 
 
 def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> list[Divergence]:
-    out = []
+    """A wrong value on some layout (the first), else the first layout torch_fn's
+    forward refuses (a capability), else nothing."""
+    out: list[Divergence] = []
+    refused: list[Divergence] = []
     for how in ("transposed", "sliced", "expanded"):
         args = to_torch(vals, specs, dtype, device)
         laid = []
@@ -213,14 +233,23 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> li
             continue  # the values of the expanded example are outside the function's domain
         what = f"{how} tensors ({', '.join(map(str, moved))})"
         try:
+            with torch.enable_grad():
+                fn(*call_copies(laid))
+        except Exception as exc:
+            # a loud refusal of the layout in the forward: a capability, not a wrong value
+            # (a finding only when the contract was asked for)
+            moved_in = [m for m in moved if isinstance(m, int)]
+            why = f"raises on {how} input ({', '.join(map(str, moved_in))}): {_first_line(exc)}"
+            refused = refused or [_finding("unsupported", why, dtype, device, reason="refused")]
+            continue
+        try:
             leaves1, _, g1 = _grads(fn, laid, diff_pos, ct_laid)
         except Exception as exc:
-            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             out.append(
                 _finding(
                     "layout",
                     f"torch_fn raises on {what} but not on the same values laid out "
-                    f"contiguously: {type(exc).__name__}: {msg}",
+                    f"contiguously: {_first_line(exc)}",
                     dtype,
                     device,
                 )
@@ -251,7 +280,7 @@ def _check_layouts(fn, specs, vals, diff_pos, cots_np, dtype, device, tol) -> li
                 )
             )
             break
-    return out
+    return out or refused
 
 
 def check_contract(
@@ -403,6 +432,7 @@ def _check_outputs(
                     + why,
                     dtype,
                     device,
+                    phase="output_alone",
                 )
             ]
     return []
@@ -419,7 +449,19 @@ def _run(
     thorough: bool,
 ) -> tuple[list[Divergence], str]:
     found = check_contract(sides, values, seed, dtype, device)
+    refused = [d for d in found if d.reason == "refused"]
+    if refused:
+        # the plan keeps an asked check's refusal aside as one finding, and drops it
+        # from the default set's findings: there it is the capability alone
+        status = f"unsupported: {refused[0].detail}"
+        return (refused if asked else []), status
     return found, "diverged" if found else "ok"
 
 
-CHECK = Check("contract", run=_run, before=check_before)
+CHECK = Check(
+    "contract",
+    run=_run,
+    before=check_before,
+    # each output used alone is compared with the twin's vjp: wrong when the vjp is
+    follows_vjp=lambda d: d.phase == "output_alone",
+)

@@ -12,7 +12,14 @@ import jax
 import numpy as np
 import torch
 
-from ...pair.bridge import DTYPES, cast_values, precision_scope, to_torch, torch_to_numpy
+from ...pair.bridge import (
+    DTYPES,
+    call_copies,
+    cast_values,
+    precision_scope,
+    to_torch,
+    torch_to_numpy,
+)
 from ...pair.outputs import cotangents_for, flatten_torch
 from ...pair.twin_side import twin_vjp
 from .base import Check
@@ -54,13 +61,13 @@ def _torch_hvp(sides, vals, pos, cots, ws, dtype: str, device: str):
         with torch.enable_grad():
             leaves = [
                 x
-                for x in flatten_torch(sides.torch.callable_for(dtype, device)(*args))
+                for x in flatten_torch(sides.torch.callable_for(dtype, device)(*call_copies(args)))
                 if x.is_floating_point()
             ]
             if len(leaves) != len(cots):
                 raise Skip()  # the ordinary check reports the outputs' structure
             live = [k for k, x in enumerate(leaves) if x.requires_grad]
-            vs = [torch.as_tensor(cots[k], device=leaves[k].device).requires_grad_() for k in live]
+            vs = [torch.tensor(cots[k], device=leaves[k].device).requires_grad_() for k in live]
             grads = torch.autograd.grad(
                 [leaves[k] for k in live], diff, vs, create_graph=True, allow_unused=True
             )
@@ -68,7 +75,7 @@ def _torch_hvp(sides, vals, pos, cots, ws, dtype: str, device: str):
             # with allow_unused the second backward would silently give None instead
             if any(g is not None and type(g.grad_fn).__name__ in _DELAYED for g in grads):
                 raise Refused("torch", "backward is @once_differentiable (no double backward)")
-            wt = [torch.as_tensor(w, device=d.device) for w, d in zip(ws, diff, strict=True)]
+            wt = [torch.tensor(w, device=d.device) for w, d in zip(ws, diff, strict=True)]
             use = [
                 (g, w) for g, w in zip(grads, wt, strict=True) if g is not None and g.requires_grad
             ]
@@ -188,4 +195,5 @@ CHECK = Check(
     # diverged does not report it (its capability still says "diverged")
     follows_vjp=lambda d: True,
     probes_refusal=True,
+    needs_right_vjp=True,
 )

@@ -93,7 +93,7 @@ def _torch_jvp(sides, vals, pos, tangents, dtype: str, device: str) -> list[np.n
         with fwAD.dual_level(), torch.enable_grad():
             for k, i in enumerate(pos):
                 args[i] = fwAD.make_dual(
-                    args[i].detach(), torch.as_tensor(tangents[k], device=args[i].device)
+                    args[i].detach(), torch.tensor(tangents[k], device=args[i].device)
                 )
             leaves = flatten_torch(sides.torch.callable_for(dtype, device)(*args))
             tangents_out = [fwAD.unpack_dual(x).tangent for x in leaves if x.is_floating_point()]
