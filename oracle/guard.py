@@ -9,7 +9,8 @@ vjp) goes through :meth:`Guard.call`:
   (a hung Python loop or ``time.sleep`` is stopped at its next bytecode); a timer someone
   else armed (pytest-timeout) is put back, and when it would fire first it is left
   alone. Off the main thread there is no way to interrupt Python code: no limit.
-* ``SystemExit`` (and any other exception) from user code is a :class:`SideError`.
+* ``SystemExit`` (and any other exception but ``KeyboardInterrupt``) from user code is a
+  :class:`SideError`: a finding blamed on that side, never the end of the run.
 * **global settings**: torch's default dtype and JAX's global x64 flag are read before
   the call; a call that changes them is undone at once and the change is recorded in
   :attr:`Guard.changes` (the checks report it as a finding blamed on that side).
@@ -28,7 +29,7 @@ import torch
 
 from ._jax_internals import x64_global
 
-__all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT"]
+__all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT", "raised_by"]
 
 #: seconds per call of either side: far above any correct small call (a first XLA
 #: compilation of a large twin takes a few seconds), far below "the suite hangs"
@@ -127,6 +128,19 @@ class Guard:
             if previous_timer[0] > 0:
                 left = max(previous_timer[0] - (time.monotonic() - start), 1e-3)
                 signal.setitimer(signal.ITIMER_REAL, left, previous_timer[1])
+
+
+def raised_by(exc: BaseException, default: str) -> str:
+    """Which side raised ``exc``, for a guard wrapped around code that calls both (the
+    checks beyond the vjp): "twin" when it came through JAX (the oracle runs no torch
+    code inside a JAX transform), else ``default``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        parts = tb.tb_frame.f_code.co_filename.replace("\\", "/").split("/")
+        if "jax" in parts or "jaxlib" in parts:
+            return "twin"
+        tb = tb.tb_next
+    return default
 
 
 def _timeout_error(timeout: float | None) -> TimeoutError:

@@ -26,7 +26,7 @@ from .capability import EXTRA
 from .checks import BothRaised, Hung, Sides, check_example, settings_findings
 from .database import database_key, seeded, set_database_key
 from .findings import Verdict, divergence
-from .guard import SideError
+from .guard import SideError, raised_by
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
@@ -37,6 +37,9 @@ __all__ = ["run_config", "RunResult"]
 
 #: kink findings kept per run, to show in the report (all are counted)
 _KEEP_KINKS = 3
+#: where user code ran when the checks beyond the vjp call it (for error findings)
+_BEFORE = "forward or backward under the contract checks"
+_AFTER = "calls under the checks beyond the vjp"
 
 
 class _Diverged(Exception):
@@ -138,14 +141,17 @@ def run_config(
             if not f.is_kink:
                 f.reproducer = reproducer(f, info, fn_refs, sides.specs, cots)
 
-    def guarded(ex: Any, fn: Any, *args: Any) -> Any:
+    def guarded(ex: Any, stage: str, fn: Any, *args: Any) -> Any:
         """The checks beyond the vjp call user code too: under the same guard (a time
         limit; global settings put back and reported)."""
         try:
-            return sides.torch.guard.call("torch", "checks beyond the vjp", fn, *args)
+            return sides.torch.guard.call("torch", stage, fn, *args)
         except SideError as err:
-            if not err.timed_out:
+            if not err.timed_out and isinstance(err.exc, Exception):
                 raise err.exc from None
+            if not err.timed_out:  # sys.exit() and other BaseExceptions: a finding, no exit
+                err.side = raised_by(err.exc, err.side)
+                fail([divergence("error", side_error(err), dtype=dtype, device=device)], ex)
             hung = divergence("error", side_error(err), dtype=dtype, device=device)
             attach([hung], ex)
             raise Hung(hung) from None
@@ -157,7 +163,9 @@ def run_config(
 
     def body(ex: Any) -> None:
         summary.examples += 1
-        pre = guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
+        pre = guarded(
+            ex, _BEFORE, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device
+        )
         if pre:
             fail(pre, ex)
         try:
@@ -178,7 +186,9 @@ def run_config(
             fail(real, ex)
         if not findings:  # the extra checks skip kinks: both conventions are valid there
             refused = len(beyond.refusals)
-            extra = guarded(ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device)
+            extra = guarded(
+                ex, _AFTER, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+            )
             attach(beyond.refusals[refused:], ex)
             if extra:
                 fail(extra, ex)

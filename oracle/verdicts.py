@@ -479,6 +479,13 @@ def side_error(err: Any) -> Verdict:
             f"the {who} timed out in its {err.stage}: {first}; the run for this dtype and "
             "device stopped there",
         )
+    if isinstance(err.exc, SystemExit):  # caught: user code must not end the run
+        return Verdict(
+            err.side,
+            "error",
+            f"the {who} called sys.exit({err.exc.code!r}) in its {err.stage} (SystemExit "
+            "caught by the oracle: user code must not end the run)",
+        )
     return Verdict(
         err.side,
         "error",
