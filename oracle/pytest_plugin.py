@@ -127,6 +127,7 @@ _PROPERTY = "oracle_seed"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "oracle: a test generated from a registered oracle pair")
+    _check_options(config)
     seed = config.getoption("--oracle-seed")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and _PROPERTY in workerinput:
@@ -135,6 +136,16 @@ def pytest_configure(config: pytest.Config) -> None:
         # CI runs must be deterministic; elsewhere a fresh seed each run, printed
         seed = 0 if os.environ.get("CI") else random.SystemRandom().randrange(2**31)
     config.stash[_SEED] = seed
+
+
+def _check_options(config: pytest.Config) -> None:
+    """A usage error once, as the command line gives, not a ValueError in every test."""
+    examples = config.getoption("--oracle-max-examples")
+    if examples is not None and examples < 1:
+        raise pytest.UsageError(f"--oracle-max-examples={examples} must be at least 1")
+    seed = config.getoption("--oracle-seed")
+    if seed is not None and seed < 0:
+        raise pytest.UsageError(f"--oracle-seed={seed} must be non-negative")
 
 
 @pytest.hookimpl(optionalhook=True)
