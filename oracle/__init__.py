@@ -30,6 +30,7 @@ __all__ = [
     "Report",
     "Divergence",
     "factory",
+    "Interrupted",
 ]
 
 _WHERE = {
@@ -46,6 +47,7 @@ _WHERE = {
     "Report": "report",
     "Divergence": "report",
     "factory": "factories",
+    "Interrupted": "interrupt",
 }
 
 

@@ -16,6 +16,7 @@ from .capability import normalize_checks
 from .checks import Sides
 from .factories import Factory, as_factory
 from .guard import DEFAULT_TIMEOUT, Guard
+from .interrupt import Interrupted
 from .modules import module_pair
 from .profiles import CAMPAIGN_PROFILE
 from .replay import function_source
@@ -190,12 +191,22 @@ def verify(
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
+                if res.summary.interrupted:
+                    break
+            if runs and runs[-1].interrupted:
+                break
     if mod is not None:
         mod.rename(divergences)
     for d in divergences:
         d.twin = twin
         d.seed = seed
-    return Report(name=name, runs=runs, divergences=divergences, twin=twin, seed=seed)
+    interrupted = any(r.interrupted for r in runs)
+    report = Report(
+        name=name, runs=runs, divergences=divergences, twin=twin, seed=seed, interrupted=interrupted
+    )
+    if interrupted:  # Ctrl-C stops the caller too, with what was checked until then
+        raise Interrupted(report)
+    return report
 
 
 @contextlib.contextmanager

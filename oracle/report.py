@@ -248,6 +248,8 @@ class RunSummary:
     seconds: float = 0.0
     #: check -> "ok" | "diverged" | "unsupported: <reason>" | "not checked"
     capabilities: dict[str, str] = field(default_factory=dict)
+    #: stopped by Ctrl-C after ``examples`` examples
+    interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "capabilities": dict(self.capabilities)}
@@ -263,11 +265,14 @@ class Report:
     #: "hand" or "auto" (the twin was built from torch_fn's forward: jax_fn="auto")
     twin: str = "hand"
     seed: int | None = None
+    #: stopped by Ctrl-C: the runs and findings are those until then (never ok)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when nothing diverged; kink findings do not count."""
-        return not any(not d.is_kink for d in self.divergences)
+        """True when nothing diverged and the run was not interrupted; kink findings do
+        not count."""
+        return not self.interrupted and not any(not d.is_kink for d in self.divergences)
 
     @property
     def kinks(self) -> list[Divergence]:
@@ -298,6 +303,7 @@ class Report:
             )
             + f" in {examples} examples"
             + (f" (seed {self.seed})" if self.seed is not None else " (derandomized)")
+            + (": INTERRUPTED (Ctrl-C), the runs below are partial" if self.interrupted else "")
         )
         rows = [
             ("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")
@@ -305,7 +311,7 @@ class Report:
         for r in self.runs:
             mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
             top = mine[0] if mine else None
-            outcome = "DIVERGED" if mine else "ok"
+            outcome = "DIVERGED" if mine else "interrupted" if r.interrupted else "ok"
             rows.append(
                 (
                     r.dtype,
@@ -341,6 +347,7 @@ class Report:
             "ok": self.ok,
             "twin": self.twin,
             "seed": self.seed,
+            "interrupted": self.interrupted,
             "runs": [r.to_dict() for r in self.runs],
             "capabilities": self.capabilities,
             "divergences": [d.to_dict() for d in self.divergences],

@@ -27,6 +27,7 @@ from .checks import BothRaised, Hung, Sides, check_example, settings_findings
 from .database import database_key, seeded, set_database_key
 from .findings import Verdict, divergence
 from .guard import SideError, raised_by
+from .interrupt import surfaced_interrupts
 from .replay import example_dict, reproducer
 from .report import Divergence, RunSummary
 from .sides import cotangents_for
@@ -214,7 +215,11 @@ def run_config(
     start = time.perf_counter()
     divergences: list[Divergence] = []
     try:
-        test()
+        with surfaced_interrupts():  # never taken for a finding (see oracle.interrupt)
+            test()
+    except KeyboardInterrupt:
+        summary.interrupted = True  # what was found so far is kept; nothing more runs
+        divergences = last_real[0] if last_real else []
     except Hung as hung:
         divergences = [hung.finding]
     except Flaky as exc:
@@ -241,11 +246,11 @@ def run_config(
     finally:
         summary.seconds = time.perf_counter() - start
     for d in divergences:  # the capability table, from the shrunk vjp failure
-        if d.check == "vjp" and d.replay_data:
+        if d.check == "vjp" and d.replay_data and not summary.interrupted:
             data = d.replay_data
             beyond.look(sides, tuple(data["values"]), data["cotangent_seed"], dtype, device)
             break
-    if not divergences and tally["compared"] == 0:
+    if not divergences and tally["compared"] == 0 and not summary.interrupted:
         divergences = [_vacuous(summary, name, dtype, device)]
     found = list(changed.values()) + beyond.keep(divergences) + beyond.refusals
     return RunResult(summary, found + kinks)
