@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds allowed per call of either side (default: the oracle's)",
     )
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="check each pair in a worker process: user code that kills the process "
+        "(os._exit, a segfault, the out-of-memory killer) is a finding, and the run goes on",
+    )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     p.add_argument(
         "--no-compile-cache",
@@ -239,13 +245,18 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     rows, reports = [], {}
     start = time.perf_counter()
     interrupted = 0  # the pairs Ctrl-C left unchecked, the one it stopped included
+    isolated = None
+    if args.isolate:
+        from .isolate import Isolated
+
+        isolated = Isolated()
     try:
         for i, pair in enumerate(pairs, 1):
             _progress(stderr, f"[{i}/{len(pairs)}] {pair.name} ...")
             t0 = time.perf_counter()
-            report = pair.verify(**kwargs)
+            report = isolated.verify(pair, **kwargs) if isolated else pair.verify(**kwargs)
             reports[pair.name] = report
-            got = pair.outcomes(report)
+            got = isolated.outcomes(pair, report) if isolated else pair.outcomes(report)
             rows.extend(got)
             mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
             _progress(
@@ -259,8 +270,11 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         partial = getattr(exc, "report", None)  # oracle.Interrupted carries one
         if partial is not None:
             reports[pair.name] = partial
-            rows.extend(pair.outcomes(partial))
+            rows.extend(isolated.outcomes(pair, partial) if isolated else pair.outcomes(partial))
         _progress(stderr, f"[{i}/{len(pairs)}] {pair.name}: interrupted (Ctrl-C)", final=True)
+    finally:
+        if isolated is not None:
+            isolated.close()
     stdout.write(format_table(rows) + "\n")
     unexpected = [r for r in rows if not r.expected]
     stdout.write(

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from . import progress
 from ._jax_internals import x64_global
 
 __all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT", "raised_by"]
@@ -56,6 +57,7 @@ class Guard:
         self.changes: list[tuple[str, str]] = []
 
     def call(self, side: str, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
+        progress.call(side, stage)  # for a parent process, should this call kill us
         dtype, x64 = torch.get_default_dtype(), x64_global()
         start = time.perf_counter()
         try:

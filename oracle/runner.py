@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, Unsatisfiable
 
+from . import progress
 from .beyond import Beyond
 from .bridge import precision_scope
 from .capability import EXTRA
@@ -164,6 +165,7 @@ def run_config(
 
     def body(ex: Any) -> None:
         summary.examples += 1
+        progress.example(dtype, device, summary.examples, lambda: example_dict(ex, sides.specs))
         pre = guarded(
             ex, _BEFORE, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device
         )

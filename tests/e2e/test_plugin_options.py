@@ -28,7 +28,7 @@ def test_a_bad_option_value_is_a_usage_error_not_a_traceback_per_test(
         test_twins="def test_twins(oracle_pair, oracle_check):\n    oracle_check(oracle_pair)\n"
     )
     # before: every test failed with "ValueError: max_examples=0 must be at least 1"
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_inprocess(
         "--oracle-modules=tests.pairs_good", option, "-p", "no:cacheprovider"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
