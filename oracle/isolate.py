@@ -7,7 +7,9 @@ the process (``os._exit``, a segfault in a native or Triton kernel, the out-of-m
 killer) then ends only the worker: the parent turns its death into an ``error`` finding
 for that pair ("the process died with SIGSEGV in the backward of the PyTorch side ...,
 example ..."), marks the row ``crashed`` (never as expected), and goes on with a fresh
-worker.
+worker. A worker that sends no word for twice a call's time limit (plus a margin) hangs
+where the guard's alarm cannot reach (native code): it is killed, and that too is a
+finding.
 
 The worker says where it is before each call of user code (:mod:`oracle.progress`: the
 dtype, device, example and its values, then the side and stage of each call) on the
@@ -38,16 +40,20 @@ from typing import Any
 
 import numpy as np
 
+from .guard import DEFAULT_TIMEOUT
 from .interrupt import Interrupted
 from .report import Divergence, Report, RunSummary, format_example
 
-__all__ = ["Isolated", "IsolatedReport", "death_message"]
+__all__ = ["Isolated", "IsolatedReport", "death_message", "hang_message"]
 
 #: seconds the parent waits, after Ctrl-C, for the worker's partial report before it
 #: kills the worker (the whole stop must stay under a second)
 INTERRUPT_GRACE = 0.5
 #: seconds a worker gets to exit on its own when the parent is done with it
 CLOSE_GRACE = 2.0
+#: a worker silent for twice a call's time limit plus this many seconds hangs where the
+#: limit cannot reach (native code, SIGALRM ignored): it is killed, and that is a finding
+HANG_MARGIN = 5.0
 _DTYPES = ("float32", "float64")
 _WHO = {"torch": "the PyTorch side", "twin": "the JAX twin"}
 
@@ -75,6 +81,15 @@ def death_message(returncode: int) -> str:
     return f"exited with status {returncode} (os._exit, or a native exit)"
 
 
+def hang_message(quiet: float) -> str:
+    """A worker killed for silence, in words."""
+    return (
+        f"hung: sent no word for {quiet:g} s (twice the time limit of a call, plus "
+        f"{HANG_MARGIN:g} s), where the time limit cannot interrupt it (native code, or "
+        "SIGALRM ignored); the oracle killed it"
+    )
+
+
 def _where(note: dict[str, Any]) -> str:
     """Where the worker was, from its last progress note."""
     if "side" in note:
@@ -84,14 +99,14 @@ def _where(note: dict[str, Any]) -> str:
     return "before any call of user code (while starting, or importing the pair's module)"
 
 
-def _crash_finding(pair: Any, kwargs: dict[str, Any], note: dict[str, Any], rc: int) -> Divergence:
+def _crash_finding(pair: Any, kwargs: dict[str, Any], note: dict[str, Any], how: str) -> Divergence:
     dtype = note.get("dtype") or kwargs["dtypes"][0]
-    device = note.get("device") or kwargs["devices"][0]
+    device = note.get("device") or (kwargs.get("devices") or ["cpu"])[0]
     example = _example(note.get("values"))
     at = f", example {note['example']}: {format_example(example)}" if example else ""
     detail = (
-        f"the process {death_message(rc)} {_where(note)} ({dtype}, {device}){at}; the rest of "
-        "the run went on in a fresh process"
+        f"the process {how} {_where(note)} ({dtype}, {device}){at}; the rest of the run went "
+        "on in a fresh process"
     )
     return Divergence(
         check="error",
@@ -199,13 +214,21 @@ class Isolated:
                 f"{pair.name}: options for a pair checked in a worker process must be plain "
                 f"values (numbers, strings, lists): {exc}"
             ) from None
+        limit = {**pair.options, **kwargs}.get("timeout", DEFAULT_TIMEOUT)
+        quiet = None if limit is None else 2 * limit + HANG_MARGIN
         if self._proc is None:
             self._start()
         note: dict[str, Any] = {}
         try:
             _write(self._requests, line.encode())
             while True:
-                msg = self._receive()
+                try:  # (no limit until the first word: starting and importing take long)
+                    msg = self._receive(quiet if note else None)
+                except TimeoutError:
+                    assert self._proc is not None and quiet is not None
+                    self._proc.kill()
+                    self._proc.wait()
+                    return self._crashed(pair, kwargs, note, hang_message(quiet))
                 if msg is None:  # the worker is gone
                     return self._crashed(pair, kwargs, note)
                 if "progress" in msg:
@@ -224,11 +247,13 @@ class Isolated:
                 raise
             raise Interrupted(_merge(pair.name, [*done, partial])) from None
 
-    def _crashed(self, pair: Any, kwargs: dict[str, Any], note: dict[str, Any]) -> Report:
+    def _crashed(
+        self, pair: Any, kwargs: dict[str, Any], note: dict[str, Any], how: str | None = None
+    ) -> Report:
         assert self._proc is not None
         rc = self._proc.wait()
         self.close()
-        finding = _crash_finding(pair, kwargs, note, rc)
+        finding = _crash_finding(pair, kwargs, note, how or death_message(rc))
         run = RunSummary(dtype=finding.dtype, device=finding.device)
         run.examples = note.get("example", 0)
         return IsolatedReport(
@@ -252,8 +277,8 @@ class Isolated:
             while True:
                 try:
                     msg = self._receive(deadline - time.monotonic())
-                except KeyboardInterrupt:
-                    break  # a second Ctrl-C: no more waiting
+                except (KeyboardInterrupt, TimeoutError):
+                    break  # a second Ctrl-C, or no report in time: no more waiting
                 if msg is None:
                     break
                 if "interrupted" in msg:
@@ -284,13 +309,14 @@ class Isolated:
         os.close(replies_w)
 
     def _receive(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The worker's next message; None when it is gone (or at ``timeout``)."""
+        """The worker's next message; None when it is gone; ``TimeoutError`` when it
+        sent nothing for ``timeout`` seconds."""
         assert self._replies is not None
         while b"\n" not in self._buffer:
             if timeout is not None:
                 ready, _, _ = select.select([self._replies], [], [], max(timeout, 0))
                 if not ready:
-                    return None
+                    raise TimeoutError
             chunk = os.read(self._replies, 1 << 16)
             if not chunk:
                 return None

@@ -93,6 +93,7 @@ def test_an_interrupt_while_hypothesis_replays_two_failures_is_not_swallowed():
     assert calls["fired"] == 1
 
 
+@pytest.mark.slow  # a program in a subprocess: it imports torch and JAX
 @pytest.mark.parametrize(
     "isolate", [pytest.param([], id="in-process"), pytest.param(["--isolate"], id="isolated")]
 )

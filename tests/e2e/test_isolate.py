@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,11 +16,13 @@ import torch
 import oracle
 from oracle import tensor
 from oracle.cli import main
-from oracle.isolate import death_message, report_from_dict, report_to_dict
+from oracle.isolate import HANG_MARGIN, Isolated, death_message, report_from_dict, report_to_dict
+from tests.e2e import pairs_native_hang  # noqa: F401  (registers e2e_native_hang)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow  # worker processes: each imports torch and JAX
 def test_a_run_with_pairs_that_exit_and_segfault_reports_both_and_checks_the_right_one(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     argv = ["tests.e2e.pairs_crash", "--isolate", "--seed", "0", "--device", "cpu"]
@@ -80,6 +83,7 @@ def test_a_report_crosses_the_process_boundary_with_its_message_intact():
     )
 
 
+@pytest.mark.slow  # worker processes: each imports torch and JAX
 def test_the_plugin_fails_the_test_of_a_pair_that_kills_the_process_and_runs_the_others(
     pytester, monkeypatch
 ):
@@ -107,3 +111,21 @@ def test_the_plugin_fails_the_test_of_a_pair_that_kills_the_process_and_runs_the
             "*1 failed, 1 passed*",
         ]
     )
+
+
+@pytest.mark.slow  # worker processes: each imports torch and JAX
+def test_a_worker_hung_where_the_time_limit_cannot_reach_is_killed_and_reported():
+    pair = oracle.registry()["e2e_native_hang"]
+    start = time.perf_counter()
+    with Isolated() as isolated:
+        report = isolated.verify(
+            pair, seed=0, dtypes=["float64"], devices=["cpu"], timeout=0.5, checks=["vjp"]
+        )
+        [row] = isolated.outcomes(pair, report)
+    took = time.perf_counter() - start
+    assert (row.outcome, row.expected) == ("crashed", False)
+    [finding] = report.findings
+    assert finding.blame == "torch"
+    assert "hung: sent no word for 6 s" in finding.detail
+    assert "while the PyTorch side ran its backward" in finding.detail
+    assert took < 60 + HANG_MARGIN  # the worker's start, then 2 x 0.5 + 5 s of silence
