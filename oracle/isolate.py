@@ -452,6 +452,12 @@ def _serve(requests_fd: int, replies_fd: int) -> None:
             n = {**n, "values": _plain_example(n["values"])}
         send({"progress": n})
 
+    def first_interrupt_only(signum: int, frame: Any) -> None:
+        # a terminal's Ctrl-C reaches us, and the parent passes it on too: one is enough
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, first_interrupt_only)
     progress.set_sink(note)
     cache = None
     with os.fdopen(requests_fd, "r") as requests:
@@ -468,7 +474,6 @@ def _serve(requests_fd: int, replies_fd: int) -> None:
 
                 report = registry()[req["name"]].verify(**req["kwargs"])
             except Interrupted as exc:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the report goes out whole
                 send({"interrupted": report_to_dict(exc.report)})
                 return
             except KeyboardInterrupt:
