@@ -81,6 +81,8 @@ def _collect(exc: BaseException) -> list[Divergence]:
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
     if isinstance(exc, (InputSpecError, InputSpecTypeError)):
         why = f"an input spec failed on a drawn value: {exc}"
+    elif isinstance(exc, SystemExit):
+        why = f"sys.exit({exc.code!r}) was called outside both sides' calls (by an input strategy?)"
     else:
         why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
     return divergence(
@@ -243,7 +245,8 @@ def run_config(
                 "error", Verdict("unknown", "error", why), dtype=dtype, device=device, name=name
             )
         ]
-    except Exception as exc:  # an oracle bug must not crash the run: report it
+    except (Exception, SystemExit, GeneratorExit) as exc:  # an oracle bug (or a user's
+        # strategy that exits) must not crash the run: report it
         divergences = [_internal(exc, name, dtype, device)]
     finally:
         summary.seconds = time.perf_counter() - start

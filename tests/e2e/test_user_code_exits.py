@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 import torch
+from hypothesis import strategies as st
 
 import oracle
 from oracle import tensor
@@ -102,3 +103,26 @@ def test_raised_by_names_the_twin_when_the_exception_came_through_jax(through_ja
     with pytest.raises(SystemExit) as info:
         jax.jit(boom)(1.0) if through_jax else boom(1.0)
     assert raised_by(info.value, "torch") == side
+
+
+def _exits(value):
+    sys.exit(5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        pytest.param(tensor("n").map(_exits), ".map(_exits) raised SystemExit: 5", id="map"),
+        pytest.param(
+            st.integers(0, 3).map(_exits), "sys.exit(5) was called outside", id="strategy"
+        ),
+    ],
+)
+def test_an_input_strategy_that_calls_sys_exit_is_an_error_not_the_end(spec, words):
+    # before: the SystemExit hypothesis replayed left verify
+    report = oracle.verify(
+        lambda x, *_: torch.sin(x), lambda x, *_: jnp.sin(x), [tensor("n"), spec], **QUICK
+    )
+    [finding] = report.findings
+    assert (finding.check, finding.diagnosis) == ("error", "error")
+    assert words in finding.detail
