@@ -57,9 +57,9 @@ class Guard:
         self.changes: list[tuple[str, str]] = []
 
     def call(self, side: str, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
-        progress.call(side, stage)  # for a parent process, should this call kill us
         dtype, x64 = torch.get_default_dtype(), x64_global()
         start = time.perf_counter()
+        progress.call(side, stage)  # for a parent process, should this call kill us
         try:
             with self._limit():
                 out = fn(*args)
@@ -72,6 +72,7 @@ class Guard:
                 raise SideError(side, stage, _timeout_error(self.timeout), timed_out=True) from None
             raise SideError(side, stage, exc) from exc
         finally:
+            progress.done()
             self._restore(side, stage, dtype, x64)
         if self._over(start):  # the alarm was swallowed by the user's own except clause
             raise SideError(side, stage, _timeout_error(self.timeout), timed_out=True)

@@ -5,8 +5,8 @@
 dtype and device at a time, and reuse the worker while it lives. User code that ends
 the process (``os._exit``, a segfault in a native or Triton kernel, the out-of-memory
 killer) then ends only the worker: the parent turns its death into an ``error`` finding
-for that pair ("the process died with SIGSEGV in the backward of the PyTorch side ...,
-example ..."), marks the row ``crashed`` (never as expected), and goes on with a fresh
+for that pair ("the process died with SIGSEGV while the PyTorch side ran its backward
+(float64, cpu), example 1: ..."), marks the row ``crashed`` (never as expected), and goes on with a fresh
 worker. A worker that sends no word for twice a call's time limit (plus a margin) hangs
 where the guard's alarm cannot reach (native code): it is killed, and that too is a
 finding.
@@ -14,7 +14,8 @@ finding.
 The worker says where it is before each call of user code (:mod:`oracle.progress`: the
 dtype, device, example and its values, then the side and stage of each call) on the
 pipe it sends its reports through; the parent keeps the last of these notes, which is
-what it can say about a death. Reports travel as JSON (``Report.to_dict`` plus the few
+what it can say about a death. The worker's output (the user's prints, and the stack
+``faulthandler`` prints when it crashes) goes to the parent's stderr. Reports travel as JSON (``Report.to_dict`` plus the few
 fields a message needs), so what needs live objects (``Report.plot``) is not available
 for an isolated pair; the reproducer text is.
 
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .findings import Verdict, divergence
 from .guard import DEFAULT_TIMEOUT
 from .interrupt import Interrupted
 from .report import Divergence, Report, RunSummary, format_example
@@ -92,7 +94,7 @@ def hang_message(quiet: float) -> str:
 
 def _where(note: dict[str, Any]) -> str:
     """Where the worker was, from its last progress note."""
-    if "side" in note:
+    if note.get("side"):
         return f"while {_WHO.get(note['side'], note['side'])} ran its {note['stage']}"
     if "example" in note:
         return "between calls of user code"
@@ -108,18 +110,10 @@ def _crash_finding(pair: Any, kwargs: dict[str, Any], note: dict[str, Any], how:
         f"the process {how} {_where(note)} ({dtype}, {device}){at}; the rest of the run went "
         "on in a fresh process"
     )
-    return Divergence(
-        check="error",
-        argument=None,
-        blame=note.get("side", "unknown"),
-        diagnosis="error",
-        detail=detail,
-        dtype=dtype,
-        device=device,
-        example=example,
-        name=pair.name,
-        seed=kwargs.get("seed"),
-    )
+    verdict = Verdict(note.get("side") or "unknown", "error", detail)
+    finding = divergence("error", verdict, dtype=dtype, device=device, name=pair.name)
+    finding.example, finding.seed = example, kwargs.get("seed")
+    return finding
 
 
 class Isolated:
