@@ -31,6 +31,7 @@ __all__ = [
     "Divergence",
     "factory",
     "plot",
+    "Interrupted",
 ]
 
 _WHERE = {
@@ -48,6 +49,7 @@ _WHERE = {
     "Divergence": "report.records",
     "factory": "pair.factories",
     "plot": "pictures",
+    "Interrupted": "search.interrupt",
 }
 
 

@@ -27,6 +27,7 @@ from .pair.torch_side import TorchSide
 from .pair.twin_side import TwinSide
 from .report.records import Report
 from .report.replay import function_source
+from .search.interrupt import Interrupted
 from .search.profiles import CAMPAIGN_PROFILE
 from .search.runner import run_config
 from .validation import check_int, check_timeout, normalize_checks, normalize_dtypes
@@ -231,13 +232,29 @@ def check_pair(
                 )
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
-    divergences = _float32_only(runs, divergences)
+                if res.summary.interrupted:
+                    break
+            if runs and runs[-1].interrupted:
+                break
+    interrupted = any(r.interrupted for r in runs)
+    if not interrupted:
+        divergences = _float32_only(runs, divergences)
     if plan.mod is not None:
         plan.mod.rename(divergences)
     for d in divergences:
         d.twin = plan.twin
         d.seed = seed
-    return Report(name=plan.name, runs=runs, divergences=divergences, twin=plan.twin, seed=seed)
+    report = Report(
+        name=plan.name,
+        runs=runs,
+        divergences=divergences,
+        twin=plan.twin,
+        seed=seed,
+        interrupted=interrupted,
+    )
+    if interrupted:  # Ctrl-C stops the caller too, with what was checked until then
+        raise Interrupted(report)
+    return report
 
 
 def _resolve(

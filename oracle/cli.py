@@ -2,7 +2,8 @@
 
 Imports the modules (default: ``losses``), checks every pair they registered, prints one
 row per pair, dtype and device, and exits 0 when every outcome is as expected (clean
-pairs clean, known divergences flagged as declared), 1 otherwise, 2 on usage errors.
+pairs clean, known divergences flagged as declared), 1 otherwise, 2 on usage errors,
+130 after Ctrl-C (the table of what was checked until then is printed first).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from .options import CHECKS, enable_compile_cache, parse_checks, parse_timeout, 
 from .vocabulary import DTYPE_NAMES
 
 __all__ = ["main", "format_table"]
+
+
+#: the exit status after Ctrl-C: 128 + SIGINT, as a shell reports a process it interrupted
+EXIT_INTERRUPTED = 130
 
 
 class _UsageError(Exception):
@@ -96,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Triton kernels: interpret (Triton's interpreter, on the CPU; set up before the "
         "MODULEs are imported), compiled (a GPU), or auto (the interpreter without a GPU)",
+    )
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="check each pair in a worker process: user code that kills the process "
+        "(os._exit, a segfault, the out-of-memory killer) is a finding, and the run goes on",
     )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     p.add_argument(
@@ -251,26 +262,48 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
     rows, reports = [], {}
     start = time.perf_counter()
-    for i, pair in enumerate(pairs, 1):
-        _progress(stderr, f"[{i}/{len(pairs)}] {pair.name} ...")
-        t0 = time.perf_counter()
-        report = pair.verify(**kwargs)
-        reports[pair.name] = report
-        got = pair.outcomes(report)
-        rows.extend(got)
-        mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
-        _progress(
-            stderr,
-            f"[{i}/{len(pairs)}] {pair.name}: {', '.join(r.outcome for r in got)} "
-            f"({mark}, {time.perf_counter() - t0:.1f}s)",
-            final=True,
-        )
+    interrupted = 0  # the pairs Ctrl-C left unchecked, the one it stopped included
+    isolated = None
+    if args.isolate:
+        from .isolate import Isolated
+
+        isolated = Isolated()
+    try:
+        for i, pair in enumerate(pairs, 1):
+            _progress(stderr, f"[{i}/{len(pairs)}] {pair.name} ...")
+            t0 = time.perf_counter()
+            report = isolated.verify(pair, **kwargs) if isolated else pair.verify(**kwargs)
+            reports[pair.name] = report
+            got = isolated.outcomes(pair, report) if isolated else pair.outcomes(report)
+            rows.extend(got)
+            mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
+            _progress(
+                stderr,
+                f"[{i}/{len(pairs)}] {pair.name}: {', '.join(r.outcome for r in got)} "
+                f"({mark}, {time.perf_counter() - t0:.1f}s)",
+                final=True,
+            )
+    except KeyboardInterrupt as exc:  # the partial report of what was checked, then 130
+        interrupted = len(pairs) - i + 1
+        partial = getattr(exc, "report", None)  # oracle.Interrupted carries one
+        if partial is not None:
+            reports[pair.name] = partial
+            rows.extend(isolated.outcomes(pair, partial) if isolated else pair.outcomes(partial))
+        _progress(stderr, f"[{i}/{len(pairs)}] {pair.name}: interrupted (Ctrl-C)", final=True)
+    finally:
+        if isolated is not None:
+            isolated.close()
     stdout.write(format_table(rows) + "\n")
     unexpected = [r for r in rows if not r.expected]
     stdout.write(
         f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
         f"in {time.perf_counter() - start:.1f}s (seed {seed})\n"
     )
+    if interrupted:
+        stdout.write(
+            f"INTERRUPTED (Ctrl-C) in {pair.name}: {interrupted} of {len(pairs)} pairs not "
+            "checked to the end\n"
+        )
     for name in dict.fromkeys(r.name for r in unexpected):
         stdout.write(f"\n{reports[name]}\n")
     if args.reproducer_dir:
@@ -281,7 +314,8 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.json_path:
         payload = {
             "seed": seed,
-            "ok": not unexpected,
+            "ok": not unexpected and not interrupted,
+            "interrupted": bool(interrupted),
             "rows": [r.to_dict() for r in rows],
             "reports": {name: rep.to_dict() for name, rep in reports.items()},
         }
@@ -290,7 +324,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             os.makedirs(directory, exist_ok=True)
         with open(args.json_path, "w") as fh:
             json.dump(payload, fh, indent=2)
-    return 1 if unexpected else 0
+    return EXIT_INTERRUPTED if interrupted else 1 if unexpected else 0
 
 
 def _devices(asked: list[str] | None) -> tuple[str, ...]:

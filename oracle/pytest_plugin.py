@@ -3,6 +3,7 @@
 Options, in one group with a common prefix: ``--oracle-device``, ``--oracle-dtype``,
 ``--oracle-max-examples``, ``--oracle-seed``, ``--oracle-modules``,
 ``--oracle-reproducers``, ``--oracle-checks``, ``--oracle-timeout``,
+``--oracle-isolate`` (each pair in a worker process, see :mod:`oracle.isolate`),
 ``--oracle-no-compile-cache``. Registered pairs become tests through the ``oracle_pair``
 fixture: a test that asks for it is parametrized over every pair of the modules named by
 ``--oracle-modules`` or the ``oracle_modules`` ini setting (without either: every pair
@@ -106,6 +107,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds allowed per call of either side (default: the oracle's)",
     )
     group.addoption(
+        "--oracle-isolate",
+        action="store_true",
+        default=False,
+        help="check each pair in a worker process: user code that kills the process "
+        "(os._exit, a segfault, the out-of-memory killer) fails that pair's test only",
+    )
+    group.addoption(
         "--oracle-no-compile-cache",
         action="store_true",
         default=False,
@@ -155,6 +163,7 @@ _PROPERTY = "oracle_seed"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "oracle: a test generated from a registered oracle pair")
+    _check_options(config)
     seed = config.getoption("--oracle-seed")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and _PROPERTY in workerinput:
@@ -163,6 +172,16 @@ def pytest_configure(config: pytest.Config) -> None:
         # CI runs must be deterministic; elsewhere a fresh seed each run, printed
         seed = 0 if os.environ.get("CI") else random.SystemRandom().randrange(2**31)
     config.stash[_SEED] = seed
+
+
+def _check_options(config: pytest.Config) -> None:
+    """A usage error once, as the command line gives, not a ValueError in every test."""
+    examples = config.getoption("--oracle-max-examples")
+    if examples is not None and examples < 1:
+        raise pytest.UsageError(f"--oracle-max-examples={examples} must be at least 1")
+    seed = config.getoption("--oracle-seed")
+    if seed is not None and seed < 0:
+        raise pytest.UsageError(f"--oracle-seed={seed} must be non-negative")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -295,6 +314,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("oracle_pair", cases)
 
 
+_ISOLATED = pytest.StashKey[Any]()
+
+
+def _isolated(config: pytest.Config) -> Any:
+    """The session's worker process under ``--oracle-isolate`` (started on first use,
+    reused while it lives), else None."""
+    if not config.getoption("--oracle-isolate"):
+        return None
+    if _ISOLATED not in config.stash:
+        from .isolate import Isolated
+
+        config.stash[_ISOLATED] = Isolated()
+    return config.stash[_ISOLATED]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    isolated = config.stash.get(_ISOLATED, None)
+    if isolated is not None:
+        isolated.close()
+
+
 @pytest.fixture
 def oracle_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Keyword arguments for ``oracle.verify`` from the command-line options."""
@@ -333,9 +373,14 @@ def oracle_check(request: pytest.FixtureRequest, oracle_options: dict[str, Any])
                     pytest.skip("cuda: no GPU visible to both torch and JAX")
         else:
             pair, kwargs = case, {}
-        report = pair.verify(**{**oracle_options, **kwargs})
+        isolated = _isolated(config)
+        if isolated is not None:  # in a worker process: a crash fails this test only
+            report = isolated.verify(pair, **{**oracle_options, **kwargs})
+            rows = isolated.outcomes(pair, report)
+        else:
+            report = pair.verify(**{**oracle_options, **kwargs})
+            rows = pair.outcomes(report)
         paths = write_reproducers([report], directory) if directory else []
-        rows = pair.outcomes(report)
         bad = [r for r in rows if not r.expected]
         if bad:
             lines = [f"{r.name} ({r.dtype}, {r.device}): {r.outcome}: {r.note}" for r in bad]

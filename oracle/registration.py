@@ -98,7 +98,7 @@ class Outcome:
     name: str
     dtype: str
     device: str
-    outcome: str  # "clean" | "flagged" | "diverged" | "missed"
+    outcome: str  # "clean" | "flagged" | "diverged" | "missed" | "interrupted" | "crashed"
     expected: bool
     blame: str | None
     diagnosis: str | None
@@ -182,6 +182,9 @@ class Pair:
                 outcome, expected, note = "float32 only", True, run.only
             else:
                 outcome, expected, note = "clean", True, ""
+            if getattr(run, "interrupted", False) and outcome in ("clean", "missed"):
+                outcome, expected = "interrupted", False  # no verdict on a partial run
+                note = f"stopped by Ctrl-C after {run.examples} examples"
             top = real[0] if real else None
             rows.append(
                 Outcome(

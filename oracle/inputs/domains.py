@@ -235,7 +235,7 @@ def apply_maps(value: np.ndarray, maps: Sequence[Callable], where: str) -> np.nd
     for fn in maps:
         try:
             out = fn(np.array(value, dtype=np.float64))
-        except Exception as exc:
+        except (Exception, SystemExit, GeneratorExit) as exc:  # user code: never the end
             raise InputSpecError(
                 f"{where}: .map({map_name(fn)}) raised {type(exc).__name__}: {exc} on a drawn "
                 f"array of shape {np.shape(value)}"

@@ -81,6 +81,15 @@ def side_error(err: Any) -> Verdict:
             reason="timeout",
             phase=err.stage,
         )
+    if isinstance(err.exc, SystemExit):  # caught: user code must not end the run
+        return Verdict(
+            err.side,
+            "error",
+            f"the {who} called sys.exit({err.exc.code!r}) in its {err.stage} (SystemExit "
+            "caught by the oracle: user code must not end the run)",
+            reason="raised",
+            phase=err.stage,
+        )
     return Verdict(
         err.side,
         "error",

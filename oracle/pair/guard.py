@@ -9,7 +9,8 @@ vjp) goes through :meth:`Guard.call`:
   (a hung Python loop or ``time.sleep`` is stopped at its next bytecode); a timer someone
   else armed (pytest-timeout) is put back, and when it would fire first it is left
   alone. Off the main thread there is no way to interrupt Python code: no limit.
-* ``SystemExit`` (and any other exception) from user code is a :class:`SideError`.
+* ``SystemExit`` (and any other exception but ``KeyboardInterrupt``) from user code is a
+  :class:`SideError`: a finding blamed on that side, never the end of the run.
 * **global settings**: every setting of :mod:`oracle.pair.settings` (grad and anomaly
   mode, default dtype, float32 matmul precision, TF32, threads, JAX's x64 mode and
   default matmul precision) is read before the call; a call that changes one is undone
@@ -30,9 +31,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import progress
 from .settings import restore, snapshot
 
-__all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT"]
+__all__ = ["SideError", "Guard", "DEFAULT_TIMEOUT", "raised_by"]
 
 #: seconds per call of either side: far above any correct small call (a first XLA
 #: compilation of a large twin takes a few seconds), far below "the suite hangs"
@@ -67,6 +69,7 @@ class Guard:
 
     def call(self, side: str, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         start = time.perf_counter()
+        progress.call(side, stage)  # for a parent process, should this call kill us
         try:
             # (what scope() does, written out: this runs around every call of user code)
             saved = snapshot()
@@ -90,6 +93,8 @@ class Guard:
             if isinstance(exc, _TimedOut) or self._over(start):
                 raise self._timed_out(side, stage) from None
             raise SideError(side, stage, exc) from exc
+        finally:
+            progress.done()
         if self._over(start):  # the alarm was swallowed by the user's own except clause
             raise self._timed_out(side, stage)
         return out
@@ -169,6 +174,19 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
+
+
+def raised_by(exc: BaseException, default: str) -> str:
+    """Which side raised ``exc``, for a guard wrapped around code that calls both (the
+    checks beyond the vjp): "twin" when it came through JAX (the oracle runs no torch
+    code inside a JAX transform), else ``default``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        parts = tb.tb_frame.f_code.co_filename.replace("\\", "/").split("/")
+        if "jax" in parts or "jaxlib" in parts:
+            return "twin"
+        tb = tb.tb_next
+    return default
 
 
 def _timeout_error(timeout: float | None) -> TimeoutError:

@@ -199,6 +199,8 @@ class RunSummary:
     #: float32 run was clean: its float32 results are judged against the twin's float64
     #: values, and this run reports no finding of its own
     only: str = ""
+    #: stopped by Ctrl-C after ``examples`` examples
+    interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "capabilities": dict(self.capabilities)}
@@ -214,11 +216,14 @@ class Report:
     #: "hand" or "auto" (the twin was built from torch_fn's forward: jax_fn="auto")
     twin: str = "hand"
     seed: int | None = None
+    #: stopped by Ctrl-C: the runs and findings are those until then (never ok)
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        """True when nothing diverged; kink findings do not count."""
-        return not any(not d.is_kink for d in self.divergences)
+        """True when nothing diverged and the run was not interrupted; kink findings do
+        not count."""
+        return not self.interrupted and not any(not d.is_kink for d in self.divergences)
 
     @property
     def kinks(self) -> list[Divergence]:
@@ -251,6 +256,7 @@ class Report:
             )
             + f" in {examples} examples"
             + (f" (seed {self.seed})" if self.seed is not None else " (derandomized)")
+            + (": INTERRUPTED (Ctrl-C), the runs below are partial" if self.interrupted else "")
         )
         rows = [
             ("dtype", "device", "examples", "outcome", "blame", "diagnosis", "worst error", "kinks")
@@ -258,7 +264,13 @@ class Report:
         for r in self.runs:
             mine = [d for d in real if (d.dtype, d.device) == (r.dtype, r.device)]
             top = mine[0] if mine else None
-            outcome = "DIVERGED" if mine else ("float32 only" if r.only else "ok")
+            outcome = (
+                "DIVERGED"
+                if mine
+                else "interrupted"
+                if r.interrupted
+                else ("float32 only" if r.only else "ok")
+            )
             rows.append(
                 (
                     r.dtype,
@@ -295,6 +307,7 @@ class Report:
             "ok": self.ok,
             "twin": self.twin,
             "seed": self.seed,
+            "interrupted": self.interrupted,
             "runs": [r.to_dict() for r in self.runs],
             "capabilities": self.capabilities,
             "divergences": [d.to_dict() for d in self.divergences],

@@ -24,8 +24,9 @@ from ..judge.blame import side_error
 from ..judge.checks.vjp import BothRaised, Hung, check_example, settings_findings
 from ..judge.findings import Verdict, divergence
 from ..judge.plan import Beyond
+from ..pair import progress
 from ..pair.bridge import low_dtype_of, precision_scope
-from ..pair.guard import SideError
+from ..pair.guard import SideError, raised_by
 from ..pair.outputs import cotangents_for
 from ..pair.sides import Sides
 from ..report.records import Divergence, RunSummary
@@ -33,12 +34,16 @@ from ..report.replay import example_dict, reproducer
 from ..validation import InputSpecError, InputSpecTypeError
 from ..vocabulary import EXTRA
 from .database import database_key, seeded, set_database_key
+from .interrupt import surfaced_interrupts
 from .profiles import CAMPAIGN_PROFILE
 
 __all__ = ["run_config", "RunResult"]
 
 #: kink findings kept per run, to show in the report (all are counted)
 _KEEP_KINKS = 3
+#: where user code ran when the checks beyond the vjp call it (for error findings)
+_BEFORE = "forward or backward under the contract checks"
+_AFTER = "calls under the checks beyond the vjp"
 
 
 #: examples that both sides reject, with none accepted, before the run gives up
@@ -87,6 +92,9 @@ def _collect(exc: BaseException) -> list[Divergence]:
 def _internal(exc: BaseException, name: str, dtype: str, device: str) -> Divergence:
     if isinstance(exc, (InputSpecError, InputSpecTypeError)):
         why, reason = f"an input spec failed on a drawn value: {exc}", "spec_failed"
+    elif isinstance(exc, SystemExit):
+        why = f"sys.exit({exc.code!r}) was called outside both sides' calls (by an input strategy?)"
+        reason = "raised"
     else:
         why = f"the oracle itself failed on this pair: {type(exc).__name__}: {exc}"
         reason = "oracle_failed"
@@ -171,8 +179,13 @@ class _Run:
         """The hypothesis test's body: raises on a real finding (to be shrunk)."""
         sides, dtype, device, beyond = self.sides, self.dtype, self.device, self.beyond
         self.summary.examples += 1
+        progress.example(
+            dtype, device, self.summary.examples, lambda: example_dict(ex, sides.specs)
+        )
         beyond.see(getattr(ex, "dims", None), ex.values)
-        pre = self.guarded(ex, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device)
+        pre = self.guarded(
+            ex, _BEFORE, beyond.before, sides, ex.values, ex.cotangent_seed, dtype, device
+        )
         if pre:
             self.fail(pre, ex)
         try:
@@ -198,7 +211,7 @@ class _Run:
             beyond.vjp_was_wrong()
             refused = len(beyond.refusals)
             real += self.guarded(
-                ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+                ex, _AFTER, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
             )
             self.attach(beyond.refusals[refused:], ex)
         if real:
@@ -206,7 +219,7 @@ class _Run:
         if not findings:  # the extra checks skip kinks: both conventions are valid there
             refused = len(beyond.refusals)
             extra = self.guarded(
-                ex, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
+                ex, _AFTER, beyond.after, sides, ex.values, ex.cotangent_seed, dtype, device
             )
             self.attach(beyond.refusals[refused:], ex)
             if extra:
@@ -246,14 +259,19 @@ class _Run:
             if not f.is_kink:
                 f.reproducer = reproducer(f, info, self.fn_refs, sides.specs, cots)
 
-    def guarded(self, ex: Any, fn: Any, *args: Any) -> Any:
+    def guarded(self, ex: Any, stage: str, fn: Any, *args: Any) -> Any:
         """The checks beyond the vjp call user code too: under the same guard (a time
-        limit; global settings put back and reported)."""
+        limit; global settings put back and reported; ``sys.exit()`` a finding)."""
         try:
-            return self.sides.torch.guard.call("torch", "checks beyond the vjp", fn, *args)
+            return self.sides.torch.guard.call("torch", stage, fn, *args)
         except SideError as err:
-            if not err.timed_out:
+            if not err.timed_out and isinstance(err.exc, Exception):
                 raise err.exc from None
+            if not err.timed_out:  # sys.exit() and other BaseExceptions: a finding, no exit
+                err.side = raised_by(err.exc, err.side)
+                self.fail(
+                    [divergence("error", side_error(err), dtype=self.dtype, device=self.device)], ex
+                )
             hung = divergence("error", side_error(err), dtype=self.dtype, device=self.device)
             self.attach([hung], ex)
             raise Hung(hung) from None
@@ -291,7 +309,11 @@ class _Run:
         """Run the test; what it found, shrunk (an oracle bug is reported, not raised)."""
         name, dtype, device = self.name, self.dtype, self.device
         try:
-            test()
+            with surfaced_interrupts():  # never taken for a finding (see .interrupt)
+                test()
+        except KeyboardInterrupt:
+            self.summary.interrupted = True  # what was found so far is kept; nothing more runs
+            return self.last_real or []
         except Hung as hung:
             return [hung.finding]
         except _AllRejected:
@@ -311,7 +333,8 @@ class _Run:
             why = "hypothesis could not draw a single example from the input specs"
             verdict = Verdict("unknown", "error", why, reason="nothing_compared")
             return [divergence("error", verdict, dtype=dtype, device=device, name=name)]
-        except Exception as exc:  # an oracle bug must not crash the run: report it
+        except (Exception, SystemExit, GeneratorExit) as exc:  # an oracle bug (or a user's
+            # strategy that exits) must not crash the run: report it
             return [_internal(exc, name, dtype, device)]
         return []
 
@@ -328,7 +351,7 @@ class _Run:
         """The run's findings: the capability table completed from the shrunk vjp
         failure, a run that compared nothing reported, refusals and kinks added."""
         for d in divergences:
-            if d.check == "vjp" and d.replay_data:
+            if d.check == "vjp" and d.replay_data and not self.summary.interrupted:
                 data = d.replay_data
                 values = tuple(data["values"])
                 # user code again: its global settings put back and reported
@@ -340,7 +363,7 @@ class _Run:
                     f.name, f.example = self.name, d.example
                     self.changed.setdefault(f.detail, f)
                 break
-        if not divergences and self.tally["compared"] == 0:
+        if not divergences and self.tally["compared"] == 0 and not self.summary.interrupted:
             divergences = [_vacuous(self.summary, self.tally, self.name, self.dtype, self.device)]
         kept = self.beyond.keep(divergences)
         out = list(self.changed.values()) + kept + self.beyond.refusals + self.kinks
