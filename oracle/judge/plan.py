@@ -173,8 +173,10 @@ class Beyond:
                 continue
             try:
                 mine = check.before(sides, values, seed, dtype, device)
-            except Exception:
-                continue  # the oracle's own failure is no finding (the ordinary check runs next)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # sys.exit() in user code too: the ordinary check, which
+                continue  # runs next, reports what the call does; a failure here is no finding
             if mine:
                 self._record(name, "diverged")
                 found += mine

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import oracle
 from oracle import tensor
 from oracle.cli import main
-from oracle.guard import raised_by
+from oracle.pair.guard import raised_by
 
 QUICK = {"seed": 0, "max_examples": 5, "dtypes": ("float64",), "devices": ("cpu",)}
 
