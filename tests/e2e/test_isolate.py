@@ -132,7 +132,7 @@ def test_a_worker_hung_where_the_time_limit_cannot_reach_is_killed_and_reported(
 
 
 def test_progress_tells_the_enclosing_call_again_when_an_inner_one_returns():
-    from oracle import progress
+    from oracle.pair import progress
 
     notes = []
     progress.set_sink(notes.append)
