@@ -79,8 +79,10 @@ def _catalog() -> list[Case]:
         opts = {k: v for k, v in p.options.items() if k in ("rtol", "atol")}
         # clean pairs, and specimens wrong in some low dtype, run in the low dtypes too
         low = LOW_DTYPES if not wrong or set(wrong) & set(LOW_DTYPES) else ()
-        clean = () if known is None or known.dtypes is None else tuple(
-            d for d in ("float32", "float64", *low) if d not in wrong
+        clean = (
+            ()
+            if known is None or known.dtypes is None
+            else tuple(d for d in ("float32", "float64", *low) if d not in wrong)
         )
         out.append(
             Case(p.name, "catalog", p.torch_fn, p.jax_fn, p.inputs, p.dims, wrong, opts, clean, low)
@@ -515,7 +517,10 @@ def _low_figures(cases: Sequence[Case], results: Sequence[dict[str, Any]]) -> No
             f"misses {missed}"
         )
     for name, whys in sorted(skipped.items()):
-        print(f"skipped {name}: {sorted(whys)[0]}" + (f" (+{len(whys) - 1} dtypes)" if len(whys) > 1 else ""))
+        print(
+            f"skipped {name}: {sorted(whys)[0]}"
+            + (f" (+{len(whys) - 1} dtypes)" if len(whys) > 1 else "")
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

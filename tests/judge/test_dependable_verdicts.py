@@ -140,7 +140,12 @@ def test_float32_arithmetic_in_a_float64_backward_is_a_precision_finding_blamed_
 
 def test_a_float32_output_in_a_float64_run_is_a_precision_finding_when_float64_alone_is_checked():
     report = oracle.verify(
-        sp.float32_forward, jnp.sin, [tensor("n")], max_examples=5, seed=0, dtypes=["float64"],
+        sp.float32_forward,
+        jnp.sin,
+        [tensor("n")],
+        max_examples=5,
+        seed=0,
+        dtypes=["float64"],
         devices=["cpu"],
     )
     assert kinds(report) == {("float64", "forward", "torch", "precision")}, report

@@ -6,10 +6,10 @@ without one (CI) they run in Triton's interpreter, on CPU tensors, with the orac
 compatibility layer (:func:`oracle.pair.triton.use_interpreter`). ``TRITON_INTERPRET=1``
 asks for the interpreter on a GPU machine too.
 
-``losses._kernels`` is imported here with the registry put back afterwards: the catalog
-does not import it yet (its specimens need the oracle to find raw-pointer writes), and
-``tests/test_catalog.py``, which may run in the same process, counts every pair under
-``losses``. :data:`PAIRS` keeps the kernel pairs for these tests.
+``losses._kernels`` is imported here with the registry put back afterwards: it is a
+registry of its own (``python -m oracle losses._kernels --triton auto``), which
+``tests/e2e/test_catalog.py``, which may run in the same process, must not count among
+the pairs under ``losses``. :data:`PAIRS` keeps the kernel pairs for these tests.
 """
 
 from __future__ import annotations
@@ -27,12 +27,9 @@ PAIRS: dict[str, Any] = {}
 
 
 def _import_kernels_unregistered() -> tuple[ModuleType, dict[str, Any]]:
-    import oracle
 
-    # the registry's dict, reached through the decorator that fills it (the module that
-    # holds it is being moved); remove this once losses/__init__.py imports _kernels
-    registered = oracle.twin.__globals__["_REGISTRY"]
     import losses._kernels as module  # (imports the catalog, losses/__init__.py, too)
+    from oracle.registration import _REGISTRY as registered
 
     pairs = {name: p for name, p in registered.items() if p.module == module.__name__}
     for name in pairs:
