@@ -21,6 +21,9 @@ class Config:
             "--oracle-dtype": None,
             "--oracle-modules": None,
             "--oracle-no-compile-cache": False,
+            "--oracle-max-examples": None,
+            "--oracle-isolate": False,
+            "--oracle-triton": None,
             **(options or {}),
         }
         self.ini = {"oracle_modules": [], "oracle_compile_cache": True, **(ini or {})}

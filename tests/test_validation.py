@@ -114,7 +114,7 @@ def test_normalize_dtypes_takes_names_and_torch_dtypes_once_each_in_order():
 @pytest.mark.parametrize(
     "dtypes, message",
     [
-        pytest.param(["float16"], "unknown dtype 'float16'", id="unknown"),
+        pytest.param(["float8"], "unknown dtype 'float8'", id="unknown"),
         pytest.param([], "expected at least one", id="empty"),
     ],
 )

@@ -59,7 +59,8 @@ def test_the_capability_table_has_a_row_per_check():
 def test_every_dtype_name_is_accepted_bridged_and_has_a_tolerance():
     assert normalize_dtypes(DTYPE_NAMES) == DTYPE_NAMES
     assert tuple(DTYPES) == DTYPE_NAMES
-    assert all(default_tolerance(d) for d in DTYPE_NAMES)
+    # the low dtypes are judged by the error budget (oracle.judge.budget), not a tolerance
+    assert all(default_tolerance(d) for d in DTYPE_NAMES if d in ("float32", "float64"))
 
 
 @pytest.mark.parametrize("check", FINDING_CHECKS)

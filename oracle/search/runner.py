@@ -378,7 +378,10 @@ def _say_why_unshown(
     some example but has no finding in the report says why (its finding only repeated
     the wrong vjp, or the shrunk example the report shows is another failure's)."""
     for check in EXTRA:
-        if capabilities.get(check) != "diverged" or any(d.check == check for d in shown):
+        # (a check may report as another: opcheck's failures are contract findings)
+        if capabilities.get(check) != "diverged" or any(
+            d.check == check or d.phase == check for d in shown
+        ):
             continue
         if any(d.check == check for d in found):
             why = "only where the vjp is wrong too (not shown: it follows from the vjp)"

@@ -160,7 +160,8 @@ def test_a_graph_cut_through_numpy_is_diagnosed_as_disconnected_for_both_inputs(
     # .detach().numpy() then requires_grad_() makes a new leaf (seed 002)
     real = _real(specimen_report("exp_ratio_cut_graph"))
     for dtype in DTYPES:
-        found = [d for d in real if d.dtype == dtype]
+        # (the jvp, judged on that example too, shows the same cut as a zero tangent)
+        found = [d for d in real if d.dtype == dtype and d.check == "vjp"]
         assert {d.argument for d in found} == {0, 1}, found
         assert all(d.diagnosis == "disconnected" and d.blame == "torch" for d in found), found
 

@@ -104,7 +104,8 @@ def test_integer_outputs_are_said_to_be_integers():
 
 def test_a_python_float_output_in_a_float64_run_is_no_float32_precision_finding():
     report = oracle.verify(lambda x: float(x.sum()), jnp.sum, [tensor("3")], **FAST)
-    assert {(d.check, d.diagnosis) for d in report.findings} == {("vjp", "disconnected")}
+    kinds = {(d.check, d.diagnosis) for d in report.findings}
+    assert ("vjp", "disconnected") in kinds and not any(k[1] == "precision" for k in kinds)
     assert all("float32" not in d.detail for d in report.findings)
 
 

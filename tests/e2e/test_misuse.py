@@ -116,9 +116,9 @@ def _verify(**changes):
             id="max-examples-zero",
         ),
         pytest.param(
-            _verify(dtypes="float16"),
+            _verify(dtypes="float8"),
             ValueError,
-            r"dtypes: unknown dtype 'float16'",
+            r"dtypes: unknown dtype 'float8'",
             id="dtype-unknown",
         ),
         pytest.param(

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import oracle
-from oracle import tensor
+from oracle import tensor, vocabulary
 from oracle.inputs.specs import normalize_inputs
 from oracle.pair.bridge import to_torch
 from oracle.pair.torch_side import TorchSide
@@ -196,10 +196,12 @@ def test_the_default_extra_checks_skip_degenerate_examples_and_take_wide_and_lar
 
     assert due(1) == []  # a row of one element hides what the checks look for
     assert due(3, [np.zeros(3)]) == []  # so does a constant array
-    assert due(3) == list(EXTRA)  # the first wide example
+    assert due(3) == [c for c in EXTRA if vocabulary.CHECKS[c].default]  # the first wide example
     assert due(2) == []  # wide, but neither new nor compiled
-    assert due(3) == list(EXTRA)  # compiled already
-    assert due(4) == list(EXTRA)  # the first at the largest sizes
+    assert due(3) == [c for c in EXTRA if vocabulary.CHECKS[c].default]  # compiled already
+    assert due(4) == [
+        c for c in EXTRA if vocabulary.CHECKS[c].default
+    ]  # the first at the largest sizes
     assert due(3) == []  # the count is spent (3 examples)
     fresh = Beyond(None, bounds={"n": (1, 4)})
     fresh.see({"n": 4}, [np.arange(4.0)])

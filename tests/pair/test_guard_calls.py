@@ -111,8 +111,8 @@ def test_a_changed_default_dtype_is_put_back_and_reported():
     assert guard.changes == [
         (
             "torch",
-            "torch_fn changed torch's default dtype from torch.float32 to torch.float64 in "
-            "its forward (the oracle put it back)",
+            "torch_fn changed torch's default dtype from torch.float32 to torch.float64 "
+            "globally in its forward (the oracle put it back)",
         )
     ]
 
@@ -137,7 +137,8 @@ def test_jax_x64_turned_on_globally_is_put_back_and_blamed_on_the_twin():
     assert guard.changes == [
         (
             "twin",
-            "the JAX twin turned JAX's x64 mode on globally in its forward (the oracle put it back)",
+            "the JAX twin changed JAX's x64 mode from off to on globally in its forward (the "
+            "oracle put it back)",
         )
     ]
 
