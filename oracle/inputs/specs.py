@@ -49,6 +49,7 @@ __all__ = [
     "BULK_THRESHOLD",
     "DimSizes",
     "dimension_sizes",
+    "size_combinations",
 ]
 
 DEFAULT_DIM = (1, 8)
@@ -323,19 +324,47 @@ def dimension_sizes(lo: int, hi: int) -> list[int]:
     return [lo, lo + 1, lo + 2, hi]
 
 
+def size_combinations(allowed: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """The combinations of sizes drawn for dimensions with these allowed sizes each
+    (ascending), simplest first (shrinking goes to the first).
+
+    One dimension: each of its sizes. Several: not their product (64 combinations for
+    three dimensions of four sizes, each a new compilation of the twin) but the ones
+    hand-written backward passes go wrong at: every dimension at its smallest; one
+    dimension one step up, the others at their smallest (a size-1 broadcast against a
+    real one, each way); every dimension at its second size (square); two orders of
+    distinct sizes (non-square, transposed axes, each way round); one dimension at its
+    smallest with the others at their largest (a broadcast at full size, each way); and
+    every dimension at its largest (a reduction's order)."""
+    if len(allowed) <= 1:
+        return [(s,) for s in (allowed[0] if allowed else ())] or [()]
+    k = len(allowed)
+    lo = tuple(a[0] for a in allowed)
+    hi = tuple(a[-1] for a in allowed)
+    step = lambda a, j: a[min(j, len(a) - 1)]  # noqa: E731
+    pool = [lo]
+    pool += [tuple(step(a, 1) if d == i else a[0] for d, a in enumerate(allowed)) for i in range(k)]
+    pool.append(tuple(step(a, 1) for a in allowed))
+    pool.append(tuple(a[(1 + d) % len(a)] for d, a in enumerate(allowed)))
+    pool.append(tuple(a[(k - d) % len(a)] for d, a in enumerate(allowed)))
+    pool += [tuple(a[0] if d == i else a[-1] for d, a in enumerate(allowed)) for i in range(k)]
+    pool.append(hi)
+    return list(dict.fromkeys(pool))
+
+
 def example_strategy(
     specs: Sequence[Spec], bounds: Mapping[str, tuple[int, int]]
 ) -> st.SearchStrategy[Example]:
-    """One strategy for whole examples: dimension sizes, then each argument in order."""
+    """One strategy for whole examples: dimension sizes (one of
+    :func:`size_combinations`), then each argument in order."""
     names = list(bounds)
-
-    allowed = {
-        name: list(getattr(b, "sizes", None) or dimension_sizes(*b)) for name, b in bounds.items()
-    }
+    combos = size_combinations(
+        [list(getattr(b, "sizes", None) or dimension_sizes(*b)) for b in bounds.values()]
+    )
 
     @st.composite
     def _example(draw) -> Example:
-        sizes = {name: draw(st.sampled_from(allowed[name])) for name in names}
+        sizes = dict(zip(names, draw(st.sampled_from(combos)), strict=True))
         values = tuple(_draw_value(draw, spec, sizes) for spec in specs)
         cot_seed = draw(st.integers(0, 2**32 - 1))
         return Example(sizes, values, cot_seed)

@@ -92,9 +92,9 @@ def _largest(arrays: Sequence[np.ndarray]) -> float:
 class _Reference:
     """The twin in float64 at the same point, computed at most once per example."""
 
-    def __init__(self, sides: Sides, values, device, cots):
+    def __init__(self, sides: Sides, values, device, cots, known: Outputs | None = None):
         self.sides, self.values, self.device, self.cots = sides, values, device, cots
-        self._out: Outputs | None = None
+        self._out: Outputs | None = known
 
     def get(self) -> Outputs:
         if self._out is None:
@@ -196,17 +196,103 @@ def _check(
     tally: dict[str, int] | None,
 ) -> list[Divergence]:
     values = cast_values(values, sides.specs, dtype)  # once, for both sides
-    called = _call_both(sides, values, cot_seed, dtype, device)
+    ref64 = None
+    if _reference_first(sides, dtype):
+        quick = _against_reference(sides, values, cot_seed, dtype, device, tally)
+        if isinstance(quick, list):
+            return quick
+        called, ref64 = quick
+    else:
+        called = _call_both(sides, values, cot_seed, dtype, device)
     if isinstance(called, Divergence):
         if dtype.startswith("autocast-") and called.blame == "torch" and called.reason == "raised":
             _blame_autocast(called, sides, values, cot_seed, device)
         return [called]
-    return _judged(sides, values, called, cot_seed, dtype, device, tally)
+    return _judged(sides, values, called, cot_seed, dtype, device, tally, ref64)
 
 
-def _judged(sides, values, called, cot_seed, dtype, device, tally) -> list[Divergence]:
+def _reference_first(sides: Sides, dtype: str) -> bool:
+    """Whether a float32 example is first judged against the float64 twin alone: under
+    the oracle's own tolerances (a user's ``rtol``/``atol`` compare with the float32
+    twin, as documented)."""
+    return dtype == "float32" and not (sides.user_tol or {}).get(dtype)
+
+
+def _against_reference(sides, values, cot_seed, dtype, device, tally):
+    """A float32 example, torch against the twin's float64 program: ``[]`` when every
+    output and gradient is within the tolerance of it (what the full judgement passes
+    in any case: it allows that much around the float64 reference, plus the twin's own
+    float32 error), else ``(called, reference)`` for the full judgement, with the twin
+    run in float32 as before and torch's call reused. The float64 programs are the ones
+    the float64 run compiles too: a correct pair compiles no float32 vjp program."""
+    try:
+        with precision_scope("float64", device):
+            shapes = sides.twin.output_shapes(values, "float64", device)
+    except Exception:  # the twin fails in float64: the float32 judgement, from the start
+        return _call_both(sides, values, cot_seed, dtype, device), None
+    cots = cotangents_for(shapes, cot_seed)
+    with precision_scope(dtype, device):
+        try:
+            t_out, torch_err = sides.torch.run(values, dtype, device, cots), None
+        except SideError as err:
+            t_out, torch_err = None, err
+    ref = None
+    if t_out is not None:
+        try:
+            with precision_scope("float64", device):
+                ref = sides.twin.run(values, "float64", device, cots)
+        except SideError:
+            ref = None
+        if ref is not None and _within_reference(sides, t_out, ref, dtype, device):
+            if tally is not None:
+                _count(tally, t_out, ref)
+            return []
+    j_out, twin_err = None, None
+    with precision_scope(dtype, device):
+        try:
+            j_out = sides.twin.run(values, dtype, device, cots)
+        except SideError as err:
+            twin_err = err
+    return _outcome(t_out, torch_err, j_out, twin_err, cots, dtype, device), ref
+
+
+def _within_reference(sides: Sides, t: Outputs, ref: Outputs, dtype: str, device: str) -> bool:
+    """Nothing to report on this example: torch wrote into nothing, the outputs have the
+    same structure, and every output and gradient is within tolerance of the float64
+    reference (integer outputs equal, no input left without its gradient)."""
+    if t.mutations or _structure_problem(t, ref) is not None:
+        return False
+    if any(a.dtype.kind == "c" for a in t.leaves + ref.leaves):
+        return False
+    if _disconnected(sides, t, ref, None, dtype, device):
+        return False
+    out_scale = lambda: _largest(ref.leaves)  # noqa: E731
+    tol = tolerance_of(sides, dtype, forward=True)
+    for a, b in zip(t.leaves, ref.leaves, strict=True):
+        if a.dtype.kind != "f":
+            if not np.array_equal(a, b):
+                return False
+        elif tol.k is None or not compare(a, b, tol, scale=out_scale).ok:
+            return False
+    grad_scale = lambda: _largest(ref.grads)  # noqa: E731
+    for k, (tg, jg) in enumerate(zip(t.grads, ref.grads, strict=True)):
+        if tg is None:
+            continue
+        tol = tolerance_of(sides, dtype, argument=sides.diff_positions[k])
+        if tol.k is None or not compare(tg, jg, tol, scale=grad_scale).ok:
+            return False
+    return True
+
+
+def _count(tally: dict[str, int], t_out: Outputs, j_out: Outputs) -> None:
+    tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
+    floating = sum(a.dtype.kind in "fc" for a in t_out.leaves + j_out.leaves)
+    tally["floating_outputs"] = tally.get("floating_outputs", 0) + floating
+
+
+def _judged(sides, values, called, cot_seed, dtype, device, tally, ref64=None) -> list[Divergence]:
     """Both sides' results on one example, judged: what torch_fn wrote into, then the
-    outputs, then the gradients."""
+    outputs, then the gradients (``ref64``: the twin's float64 run, if made already)."""
     t_out, j_out, cots = called
     refused = _complex_output(t_out, j_out, dtype, device)
     if refused is not None:
@@ -215,9 +301,7 @@ def _judged(sides, values, called, cot_seed, dtype, device, tally) -> list[Diver
     # pristine copies, are still judged below
     written = mutation_findings(t_out.mutations, dtype, device)
     if tally is not None:
-        tally["compared"] = tally.get("compared", 0) + _compared(t_out, j_out)
-        floating = sum(a.dtype.kind in "fc" for a in t_out.leaves + j_out.leaves)
-        tally["floating_outputs"] = tally.get("floating_outputs", 0) + floating
+        _count(tally, t_out, j_out)
     problem = _structure_problem(t_out, j_out)
     if dtype == "float64" and not problem:
         low = [i for i, a in enumerate(t_out.leaves) if a.dtype == np.float32]
@@ -233,7 +317,7 @@ def _judged(sides, values, called, cot_seed, dtype, device, tally) -> list[Diver
         return findings
     if low_dtype_of(dtype):
         return findings + _judge_low(sides, values, t_out, j_out, cots, cot_seed, dtype, device)
-    ref = _Reference(sides, values, device, cots)
+    ref = _Reference(sides, values, device, cots, ref64)
     wrong = _judge_outputs(sides, values, t_out, j_out, ref, dtype, device)
     if wrong is not None:
         return [*findings, wrong]
@@ -289,6 +373,13 @@ def _call_both(sides: Sides, values: Sequence[Any], cot_seed: int, dtype: str, d
                 j_out = sides.twin.run(values, dtype, device, cots)
             except SideError as err:
                 twin_err = err
+    return _outcome(t_out, torch_err, j_out, twin_err, cots, dtype, device)
+
+
+def _outcome(t_out, torch_err, j_out, twin_err, cots, dtype: str, device: str):
+    """Both calls' results: (torch's, the twin's outputs, the cotangents), or the error
+    finding of the side that raised (a time-out first). Raises :class:`BothRaised` when
+    both raised."""
     if torch_err and twin_err and not (torch_err.timed_out or twin_err.timed_out):
         raise BothRaised(f"{torch_err}; {twin_err}")
     if torch_err and torch_err.timed_out:
