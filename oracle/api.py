@@ -216,6 +216,8 @@ def check_pair(
         dynamo_scope(),
     ):
         for device in devices:
+            failing: list[Any] = []  # shrunk examples of this device's findings so far
+            hot: set[str] = set()  # the checks that found them
             for dtype in dtypes:
                 res = run_config(
                     sides,
@@ -229,7 +231,11 @@ def check_pair(
                     fn_refs=plan.fn_refs,
                     checks=checks,
                     bounds=bounds,
+                    first=failing,
+                    hot=hot,
                 )
+                hot |= {d.check for d in res.divergences if not d.is_kink}
+                failing += [e for e in res.failing if all(e is not f for f in failing)]
                 runs.append(res.summary)
                 divergences.extend(res.divergences)
                 if res.summary.interrupted:

@@ -112,6 +112,8 @@ def campaign_profile_loaded() -> bool:
 class RunResult:
     summary: RunSummary
     divergences: list[Divergence] = field(default_factory=list)
+    #: the examples the real findings were shown on (shrunk), for a later run to try first
+    failing: list[Any] = field(default_factory=list)
 
 
 def run_config(
@@ -127,19 +129,29 @@ def run_config(
     fn_refs: dict[str, Any],
     checks: Sequence[str] | None = None,
     bounds: Any = None,
+    first: Sequence[Any] = (),
+    hot: Sequence[str] = (),
 ) -> RunResult:
     """One hypothesis search of the pair in ``dtype`` on ``device``: its summary and
     findings (settings user code changed, real ones shrunk, refusals, a few kinks).
     ``bounds``: the dimensions' bounds (``normalize_dims``), for the default set's choice
-    of examples (:mod:`oracle.judge.plan`)."""
+    of examples (:mod:`oracle.judge.plan`). ``first``: examples to run before the search
+    (the shrunk examples of an earlier dtype's findings, :attr:`RunResult.failing`): one
+    that fails here too ends the run with its findings, already shrunk, and hypothesis
+    draws nothing; otherwise the search runs as usual. ``hot``: the checks beyond the vjp
+    that found something in an earlier dtype's run: they look at every example here, as
+    after a finding of their own (:class:`oracle.judge.plan.Beyond`)."""
     run = _Run(sides, name, dtype, device, fn_refs, checks, bounds)
-    test = run.test(strategy, max_examples, seed, parent)
+    run.beyond.hot |= set(hot) & set(EXTRA)
+    test = run.test(strategy, max_examples, seed, parent, first)
     start = time.perf_counter()
     try:
         divergences = run.search(test)
     finally:
         run.summary.seconds = time.perf_counter() - start
-    return RunResult(run.summary, run.finish(divergences))
+    found = run.finish(divergences)
+    failing = [run.examples[id(d)] for d in found if not d.is_kink and id(d) in run.examples]
+    return RunResult(run.summary, found, list({id(e): e for e in failing}.values()))
 
 
 class _Run:
@@ -172,6 +184,7 @@ class _Run:
         self.tally: dict[str, int] = {"compared": 0}
         self.changed: dict[str, Divergence] = {}  # global settings user code changed, once each
         self.both_raised = ""  # what both sides raised on the first example they both rejected
+        self.examples: dict[int, Any] = {}  # id of a raised finding -> its example
 
     # --- one example ------------------------------------------------------------------
 
@@ -278,16 +291,22 @@ class _Run:
 
     def fail(self, real: list[Divergence], ex: Any) -> None:
         self.attach(real, ex)
+        self.examples.update((id(f), ex) for f in real)
         self.last_real = real
         raise _KIND[real[0].check](real)
 
     # --- the search -------------------------------------------------------------------
 
     def test(
-        self, strategy: st.SearchStrategy, max_examples: int, seed: int | None, parent: Any
+        self,
+        strategy: st.SearchStrategy,
+        max_examples: int,
+        seed: int | None,
+        parent: Any,
+        first: Sequence[Any] = (),
     ) -> Any:
         """The hypothesis test: seeded, and still replaying the example database first
-        (see :mod:`oracle.search.database`)."""
+        (see :mod:`oracle.search.database`); ``first`` as explicit examples before both."""
 
         def body(ex: Any) -> None:  # a function of its own: hypothesis keeps state on it
             self.body(ex)
@@ -303,7 +322,10 @@ class _Run:
             phases=[p for p in (parent or settings.default).phases if p is not Phase.explain],
             print_blob=False,
         )
-        return seeded(given(strategy)(body), seed, test_settings)
+        test = given(strategy)(body)
+        for ex in reversed(first):  # hypothesis runs explicit examples last-applied first
+            test = hypothesis.example(ex)(test)
+        return seeded(test, seed, test_settings)
 
     def search(self, test: Any) -> list[Divergence]:
         """Run the test; what it found, shrunk (an oracle bug is reported, not raised)."""
