@@ -48,12 +48,16 @@ def _rounded(o: Any, rng, eps: float, tiny: float, largest: float) -> Any:
     """``o`` moved by half the spacing of the low dtype's numbers at its magnitude, up or
     down at random: a rounding's error, relative for normal numbers (eps/2), absolute
     (half the smallest subnormal) near 0, where float16 loses digits to underflow; beyond
-    the dtype's largest number, infinity (float16 overflows past 65504)."""
+    the dtype's largest number, infinity (float16 overflows past 65504); below its
+    smallest subnormal, one of its two neighbours, 0 or that subnormal, at random (float16
+    flushes exp(-18) to 0, and a formula dividing by it overflows)."""
     m = jnp.abs(o)
     exponent = jnp.floor(jnp.log2(jnp.where(m > 0, m, 1.0)))
     # 0 rounds to itself
     spacing = jnp.where(m > 0, jnp.maximum(eps * jnp.exp2(exponent), tiny), 0.0)
-    moved = o + 0.5 * spacing * rng.choice([-1.0, 1.0], size=np.shape(o))
+    up = rng.choice([-1.0, 1.0], size=np.shape(o))
+    moved = o + 0.5 * spacing * up
+    moved = jnp.where((m > 0) & (m < tiny), jnp.sign(o) * tiny * (up > 0), moved)
     return jnp.where(m > largest, jnp.sign(o) * jnp.inf, moved)
 
 

@@ -156,10 +156,16 @@ def directional_derivative(
 
 
 def one_sided_gap(
-    phi, xs: Sequence[np.ndarray], k: int, u: np.ndarray, noise: float = 0.0
+    phi,
+    xs: Sequence[np.ndarray],
+    k: int,
+    u: np.ndarray,
+    noise: float = 0.0,
+    scale: float | None = None,
 ) -> tuple[bool, float, float]:
-    """Whether ``xs`` sits on a kink along ``u``: (kink, D+, D-) at a small step."""
-    s = _step(xs[k])
+    """Whether ``xs`` sits on a kink along ``u``: (kink, D+, D-) at a small step
+    (relative to ``scale``, by default the argument's largest magnitude)."""
+    s = scale if scale is not None else _step(xs[k])
     f0 = phi(xs)
 
     def slopes(h: float) -> tuple[float, float]:
@@ -172,6 +178,12 @@ def one_sided_gap(
     tol = max(1e-6 * (abs(p) + abs(m)), floor) + 1e-300
     # at a smooth point the gap shrinks like h (here 100-fold); at a kink it stays
     kink = bool(np.isfinite(gap) and abs(gap) > tol and abs(gap) > 0.3 * abs(gap_big))
+    if not kink and np.isfinite(gap) and abs(gap) > tol:
+        # a second kink within the large step changes its gap (x at 0 on |x - round(x)|
+        # with |x - t| bending at t = 6e-5): compare with a step ten times the small one
+        # instead, where a smooth point's gap still shrinks tenfold
+        p_mid, m_mid = slopes(1e-5 * s)
+        kink = bool(abs(gap) > 0.3 * abs(p_mid - m_mid))
     return kink, p, m
 
 
@@ -188,7 +200,10 @@ def coordinate_kinks(
             break
         e = np.zeros(tk.shape)
         e.reshape(-1)[flat] = 1.0
-        kink, p, m = one_sided_gap(phi, xs, k, e, noise)
+        # steps relative to this coordinate (0 next to a 22.5 elsewhere: steps of 1e-6,
+        # not 2e-5, which would reach a second kink 6e-5 away)
+        at = float(np.abs(np.asarray(xs[k], dtype=np.float64).reshape(-1)[flat]))
+        kink, p, m = one_sided_gap(phi, xs, k, e, noise, scale=max(1.0, at))
         if kink:
             idx = tuple(int(i) for i in np.unravel_index(flat, tk.shape))
             out.append((idx, min(p, m), max(p, m)))
