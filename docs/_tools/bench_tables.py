@@ -35,6 +35,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     "scaleout": ("bench.json", "scaleout"),
     "memory": ("bench.json", "memory"),
     "speed": ("bench.json", "speed"),
+    "peer": ("bench.json", "peer"),
     "xdist": ("xdist.json", None),
     "campaign": ("campaign.json", None),
 }
@@ -230,6 +231,35 @@ def _speed(d: dict[str, Any]) -> str:
     return _table(["what", "measured", "target", ""], rows)
 
 
+def _peer(d: dict[str, Any]) -> str:
+    def flagged(v: bool) -> str:
+        return "flagged" if v else "-"
+
+    rows = [
+        [
+            r["case"] + (" (wrong)" if r["wrong"] else ""),
+            f"{r['oracle_s']:.2f} s",
+            f"{r['peer_s']:.2f} s",
+            _x(r["ratio"]),
+            flagged(r["oracle_flagged"]),
+            flagged(r["peer_flagged"]),
+        ]
+        for r in d["rows"]
+    ]
+    rows.append(
+        [
+            f"**all {len(d['rows'])}** (geometric mean of the ratios)",
+            f"{d['oracle_total_s']:.1f} s",
+            f"{d['peer_total_s']:.1f} s",
+            f"**{_x(d['geomean_ratio'])}**",
+            f"{d['oracle_misses']} missed, {d['oracle_false_alarms']} false alarms",
+            f"{d['peer_misses']} missed, {d['peer_false_alarms']} false alarms",
+        ]
+    )
+    header = ["case", "oracle", "peer", "oracle / peer", "oracle says", "peer says"]
+    return _table(header, rows)
+
+
 def _xdist(d: dict[str, Any]) -> str:
     layouts = {
         "ini": "`oracle_modules = mypairs` in the ini",
@@ -275,6 +305,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "scaleout": _scaleout,
     "memory": _memory,
     "speed": _speed,
+    "peer": _peer,
     "xdist": _xdist,
     "campaign": _campaign,
 }
