@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # losses/, as make run sees it
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hypothesis  # noqa: E402
