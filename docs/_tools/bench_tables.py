@@ -178,7 +178,7 @@ def _speed(d: dict[str, Any]) -> str:
     suite = d["suite"].get("wall_s")
     rows = [
         row(
-            f"`verify` of a small pair ({small.get('examples', 100)} examples x 2 dtypes), cold",
+            f"`verify` of a small pair ({small.get('examples', 200)} examples over both dtypes), cold",
             small["cold_s"],
             f"{small['cold_s']:.2f} s",
             "small_cold_s",
