@@ -187,6 +187,14 @@ def one_sided_gap(
     return kink, p, m
 
 
+def _second_difference(phi, xs, k: int, u: np.ndarray, h: float) -> float:
+    """Half the second difference of ``phi`` along ``u`` at step ``h`` (at a step this
+    small, rounding; never below 100 ulps of ``phi``)."""
+    f0 = phi(xs)
+    second = phi(shift(xs, k, u, h)) + phi(shift(xs, k, u, -h)) - 2 * f0
+    return max(abs(second) / 2, 100 * _EPS * abs(f0))
+
+
 def coordinate_kinks(
     phi, xs, k, tk, jk, noise: float = 0.0, limit: int = 8
 ) -> list[tuple[tuple[int, ...], float, float]]:
@@ -203,7 +211,12 @@ def coordinate_kinks(
         # steps relative to this coordinate (0 next to a 22.5 elsewhere: steps of 1e-6,
         # not 2e-5, which would reach a second kink 6e-5 away)
         at = float(np.abs(np.asarray(xs[k], dtype=np.float64).reshape(-1)[flat]))
-        kink, p, m = one_sided_gap(phi, xs, k, e, noise, scale=max(1.0, at))
+        scale = max(1.0, at)
+        # the noise along this coordinate alone: measured along random directions, it
+        # also holds the bends of other coordinates sitting on kinks (eight elements at
+        # half-integers of |x - round(x)|), enough to hide this one's
+        local = _second_difference(phi, xs, k, e, 1e-9 * scale)
+        kink, p, m = one_sided_gap(phi, xs, k, e, min(noise, local), scale=scale)
         if kink:
             idx = tuple(int(i) for i in np.unravel_index(flat, tk.shape))
             out.append((idx, min(p, m), max(p, m)))

@@ -244,6 +244,50 @@ def test_a_right_value_at_a_kink_near_another_kink_is_no_false_alarm():
     assert report.ok, report
 
 
+def _registered_sides(name: str):
+    import losses  # noqa: F401  (registers the catalog)
+    from oracle.inputs.specs import normalize_inputs
+    from oracle.pair.guard import Guard
+    from oracle.pair.sides import Sides
+    from oracle.pair.torch_side import TorchSide
+    from oracle.pair.twin_side import TwinSide
+
+    pair = oracle.registry()[name]
+    specs = normalize_inputs(pair.inputs)
+    guard = Guard()
+    return Sides(
+        TorchSide(pair.torch_fn, specs, guard), TwinSide(pair.jax_fn, specs, guard), specs, None
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_kink_with_another_kink_within_the_arguments_step_is_a_kink(dtype):
+    # the campaign's false alarm once the size pool changed the draws (seed 2108418345,
+    # reproduced with the code before that change): x0 = 0 is a kink of |x - round(x)|,
+    # |x0 - t0| bends 6e-5 away, and the other elements (22.5) made the probe's steps
+    # large enough to reach it: the kink went unseen and the twin was blamed
+    from oracle.judge.checks.vjp import check_example
+
+    sides = _registered_sides("proxy_round_l1")
+    x = np.array([[0.0, 1.5, 1.5, 1.5, 1.5, 1.5, 22.5, 0.5]])
+    t = np.zeros((1, 8))
+    t[0, 0] = 6.103515625e-05
+    found = check_example(sides, (x, t), 1, dtype, "cpu")
+    assert found and all(f.is_kink for f in found), found
+
+
+def test_a_float16_formula_that_overflows_as_written_is_no_finding():
+    # the campaign's false alarm in float16 (seed 440821892): exp(-7) / exp(-18) is inf in
+    # float16 (exp(-18) flushes to 0) where XLA's rewrite exp(p - t) stays finite; the
+    # rounding model now flushes below the smallest subnormal, so the formula overflows
+    # in its samples too
+    from oracle.judge.checks.vjp import check_example
+
+    sides = _registered_sides("exp_ratio")
+    found = check_example(sides, (np.array([[-7.0]]), np.array([[-18.0]])), 0, "float16", "cpu")
+    assert not [f for f in found if not f.is_kink], found
+
+
 # --- vacuous runs ------------------------------------------------------------------------
 
 
