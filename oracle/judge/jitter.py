@@ -24,24 +24,13 @@ import numpy as np
 from jax.extend import core as jcore
 
 from ..pair.twin_side import twin_vjp
-from .rounding import _MOVES, _is_float, _sub_jaxpr
+from .rounding import _CALLS, _MOVES, _is_float, _sub_jaxpr
 
 __all__ = ["jittered"]
 
 #: samples of the random rounding
 DRAWS = 3
 _EXACT = _MOVES | {"neg", "abs", "sign", "stop_gradient", "min", "reduce_min", "select_n"}
-_CALLS = (
-    "jit",
-    "pjit",
-    "closed_call",
-    "core_call",
-    "custom_jvp_call",
-    "custom_vjp_call",
-    "custom_vjp_call_jaxpr",
-    "remat",
-    "checkpoint",
-)
 
 
 def _rounded(o: Any, rng, eps: float, tiny: float, largest: float) -> Any:

@@ -121,8 +121,7 @@ def rounding_noise(probe: Probe, phi, xs: Sequence[np.ndarray], k: int) -> float
     noise = 0.0
     for _ in range(3):
         u = rng.standard_normal(xs[k].shape) * (1 + np.abs(xs[k]))
-        second = phi(shift(xs, k, u, 1e-9)) + phi(shift(xs, k, u, -1e-9)) - 2 * f0
-        noise = max(noise, abs(second) / 2)
+        noise = max(noise, _second_difference(phi, xs, k, u, 1e-9, f0))
     inputs = max((float(np.max(np.abs(x))) for x in xs if x.size), default=0.0)
     cot = max(
         (float(np.max(np.abs(c))) for c in probe.cots if c is not None and c.size), default=0.0
@@ -162,11 +161,14 @@ def one_sided_gap(
     u: np.ndarray,
     noise: float = 0.0,
     scale: float | None = None,
+    f0: float | None = None,
 ) -> tuple[bool, float, float]:
     """Whether ``xs`` sits on a kink along ``u``: (kink, D+, D-) at a small step
-    (relative to ``scale``, by default the argument's largest magnitude)."""
+    (relative to ``scale``, by default the argument's largest magnitude; ``f0``:
+    ``phi(xs)`` when known)."""
     s = scale if scale is not None else _step(xs[k])
-    f0 = phi(xs)
+    if f0 is None:
+        f0 = phi(xs)
 
     def slopes(h: float) -> tuple[float, float]:
         return (phi(shift(xs, k, u, h)) - f0) / h, (f0 - phi(shift(xs, k, u, -h))) / h
@@ -187,10 +189,9 @@ def one_sided_gap(
     return kink, p, m
 
 
-def _second_difference(phi, xs, k: int, u: np.ndarray, h: float) -> float:
+def _second_difference(phi, xs, k: int, u: np.ndarray, h: float, f0: float) -> float:
     """Half the second difference of ``phi`` along ``u`` at step ``h`` (at a step this
-    small, rounding; never below 100 ulps of ``phi``)."""
-    f0 = phi(xs)
+    small, rounding; never below 100 ulps of ``phi``; ``f0``: ``phi(xs)``)."""
     second = phi(shift(xs, k, u, h)) + phi(shift(xs, k, u, -h)) - 2 * f0
     return max(abs(second) / 2, 100 * _EPS * abs(f0))
 
@@ -203,6 +204,7 @@ def coordinate_kinks(
     d = np.abs(np.nan_to_num(tk - jk, nan=np.inf, posinf=np.inf, neginf=np.inf))
     order = np.argsort(-d.reshape(-1), kind="stable")[:limit]
     out = []
+    f0 = phi(xs) if order.size and d.reshape(-1)[order[0]] != 0 else 0.0
     for flat in order:
         if d.reshape(-1)[flat] == 0:
             break
@@ -215,8 +217,8 @@ def coordinate_kinks(
         # the noise along this coordinate alone: measured along random directions, it
         # also holds the bends of other coordinates sitting on kinks (eight elements at
         # half-integers of |x - round(x)|), enough to hide this one's
-        local = _second_difference(phi, xs, k, e, 1e-9 * scale)
-        kink, p, m = one_sided_gap(phi, xs, k, e, min(noise, local), scale=scale)
+        local = _second_difference(phi, xs, k, e, 1e-9 * scale, f0)
+        kink, p, m = one_sided_gap(phi, xs, k, e, min(noise, local), scale=scale, f0=f0)
         if kink:
             idx = tuple(int(i) for i in np.unravel_index(flat, tk.shape))
             out.append((idx, min(p, m), max(p, m)))

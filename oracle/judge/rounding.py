@@ -53,6 +53,18 @@ ROUNDING = 1000.0
 PRECISION = 1e-3
 
 _SUMS = {"add", "sub", "add_any", "reduce_sum", "cumsum", "scatter-add", "scatter_add"}
+#: primitives that call a sub-jaxpr: interpreted through, equation by equation
+_CALLS = (
+    "jit",
+    "pjit",
+    "closed_call",
+    "core_call",
+    "custom_jvp_call",
+    "custom_vjp_call",
+    "custom_vjp_call_jaxpr",
+    "remat",
+    "checkpoint",
+)
 _MOVES = {
     "reshape",
     "broadcast_in_dim",
@@ -163,17 +175,7 @@ def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], arg_mags: 
         vals = [p[0] for p in pairs]
         mags = [p[1] if p[1] is not None else p[0] for p in pairs]
         sub = _sub_jaxpr(eqn.params)
-        if sub is not None and eqn.primitive.name in (
-            "jit",
-            "pjit",
-            "closed_call",
-            "core_call",
-            "custom_jvp_call",
-            "custom_vjp_call",
-            "custom_vjp_call_jaxpr",
-            "remat",
-            "checkpoint",
-        ):
+        if sub is not None and eqn.primitive.name in _CALLS:
             sub_jaxpr, sub_consts = sub
             n = len(sub_jaxpr.invars)
             outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], mags[-n:])

@@ -36,6 +36,7 @@ from ..validation import check_non_negative, check_user_tolerances
 __all__ = [
     "Tolerance",
     "tolerance_of",
+    "float64_first",
     "Comparison",
     "default_tolerance",
     "forward_tolerance",
@@ -213,6 +214,14 @@ def compare(
         expected_at_worst=float(e.flat[flat]),
         nonfinite_mismatch=nonfinite_mismatch,
     )
+
+
+def float64_first(sides: Any, dtype: str) -> bool:
+    """Whether a float32 example is first compared with the twin in float64, under the
+    oracle's own tolerances: what the float32 judgement passes in any case (it allows the
+    tolerance around the float64 reference, plus the twin's float32 error). A user's
+    ``rtol``/``atol`` are applied in the dtype under test, as documented: not then."""
+    return dtype == "float32" and not (getattr(sides, "user_tol", None) or {}).get(dtype)
 
 
 def tolerance_of(

@@ -9,7 +9,13 @@ from hypothesis import given, settings
 
 import oracle
 from oracle import choice, integers, tensor
-from oracle.inputs.specs import dimension_sizes, example_strategy, normalize_dims, normalize_inputs
+from oracle.inputs.specs import (
+    dimension_sizes,
+    example_strategy,
+    normalize_dims,
+    normalize_inputs,
+    size_combinations,
+)
 
 
 def _ok(x):
@@ -160,6 +166,33 @@ def test_dimension_sizes_keep_the_three_smallest_and_the_largest():
     assert dimension_sizes(1, 100) == [1, 2, 3, 100]
     assert dimension_sizes(0, 8) == [0, 1, 2, 8]
     assert dimension_sizes(5, 5) == [5]
+
+
+def test_several_dimensions_draw_from_a_pool_not_the_product():
+    sizes = [1, 2, 3, 8]
+    assert size_combinations([sizes]) == [(1,), (2,), (3,), (8,)]
+    two = size_combinations([sizes, sizes])
+    assert two == [(1, 1), (2, 1), (1, 2), (2, 2), (2, 3), (3, 2), (1, 8), (8, 1), (8, 8)]
+    three = size_combinations([sizes] * 3)
+    assert len(three) == 11 and len(set(three)) == 11  # not 64
+    assert three[0] == (1, 1, 1) and three[-1] == (8, 8, 8)  # simplest first (shrinking)
+    # what hand-written backward passes get wrong is in it: a size-1 broadcast against a
+    # full one each way, and every dimension distinct (transposed axes)
+    for i in range(3):
+        assert tuple(1 if d == i else 8 for d in range(3)) in three
+    assert any(len(set(c)) == 3 for c in three)
+    # explicit sizes are kept as given
+    assert size_combinations([[2, 5], sizes]) == [
+        (2, 1), (5, 1), (2, 2), (5, 2), (5, 3), (2, 8), (5, 8)
+    ]
+
+
+@settings(max_examples=80, derandomize=True, database=None)
+@given(example_strategy(normalize_inputs([tensor("a b c")]), {"a": (1, 8), "b": (1, 8), "c": (1, 8)}))
+def test_drawn_sizes_are_combinations_of_the_pool(ex):
+    pool = size_combinations([dimension_sizes(1, 8)] * 3)
+    assert (ex.dims["a"], ex.dims["b"], ex.dims["c"]) in pool
+    assert ex.values[0].shape == (ex.dims["a"], ex.dims["b"], ex.dims["c"])
 
 
 SPECS = normalize_inputs(

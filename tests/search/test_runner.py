@@ -210,3 +210,66 @@ def test_the_campaign_profile_is_read_from_hypothesis():
         assert runner.campaign_profile_loaded()
     finally:
         settings.load_profile("oracle-tests")
+
+
+# --- the second dtype starts from the first one's findings -------------------------------
+
+
+def test_a_later_dtype_tries_the_earlier_findings_shrunk_example_first():
+    import jax.numpy as jnp
+
+    import oracle
+    from oracle import tensor
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.sin(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * g * torch.cos(x)
+
+    report = oracle.verify(
+        Twice.apply, jnp.sin, [tensor("n")], devices=["cpu"], seed=0, max_examples=20
+    )
+    f32, f64 = report.runs
+    assert f32.examples > 1 and f64.examples == 1  # failed again at once: no new search
+    shown = {d.dtype: d for d in report.findings}
+    assert shown["float32"].diagnosis == shown["float64"].diagnosis == "scaled"
+    assert str(shown["float32"].example) == str(shown["float64"].example)
+
+
+def test_a_later_dtype_searches_as_usual_when_the_example_passes_there():
+    # a sigmoid written exp(x) / (1 + exp(x)) overflows in float32 only: the carried
+    # example passes in float64, whose run then draws its own examples
+    import jax
+    import jax.numpy as jnp
+
+    import oracle
+    from oracle import tensor
+
+    class NaiveSoftplus(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.nn.functional.softplus(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * torch.exp(x) / (1 + torch.exp(x))
+
+    report = oracle.verify(
+        NaiveSoftplus.apply,
+        jax.nn.softplus,
+        [tensor("n", low=-100, high=100)],
+        devices=["cpu"],
+        seed=0,
+        max_examples=20,
+    )
+    f32, f64 = report.runs
+    assert [(d.dtype, d.diagnosis) for d in report.findings] == [("float32", "nonfinite")]
+    assert f64.examples > 20  # the carried example, then the usual search

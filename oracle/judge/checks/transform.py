@@ -32,6 +32,7 @@ from ..tolerance import (
     Tolerance,
     compare,
     default_tolerance,
+    float64_first,
     forward_tolerance,
     tolerance_of,
 )
@@ -371,7 +372,7 @@ class Transform:
     ) -> tuple[list[Divergence], str]:
         """One example: (findings, capability status). ``thorough``: every variant of
         the check (vmap: the batch dimension at every position)."""
-        if _float64_first(sides, dtype):
+        if float64_first(sides, dtype):
             # what float32 passes in any case: its disagreements are judged again in
             # float64 (again_in_float64), so agreement there is the verdict, with the
             # float64 programs the float64 run compiles too; anything else (a
@@ -409,12 +410,6 @@ class Transform:
             return _same_ratio_elsewhere(rerun, sides, values, first, c)
 
         return [_finding(self.name, first, blame, dtype, device, confirm)], "diverged"
-
-
-def _float64_first(sides: Any, dtype: str) -> bool:
-    """A float32 example under the oracle's tolerances (a user's ``rtol``/``atol`` are
-    applied in the dtype under test, as documented)."""
-    return dtype == "float32" and not (getattr(sides, "user_tol", None) or {}).get(dtype)
 
 
 def _rounding(j: Judged) -> bool:

@@ -32,7 +32,7 @@ from ..findings import Verdict, divergence
 from ..low_precision import input_values, judge_low
 from ..probe import Probe
 from ..rounding import ROUNDING, output_magnitudes
-from ..tolerance import Comparison, compare, tolerance_of
+from ..tolerance import Comparison, compare, float64_first, tolerance_of
 from .contract import mutation_findings
 
 __all__ = ["BothRaised", "Hung", "check_example", "settings_findings"]
@@ -197,7 +197,7 @@ def _check(
 ) -> list[Divergence]:
     values = cast_values(values, sides.specs, dtype)  # once, for both sides
     ref64 = None
-    if _reference_first(sides, dtype):
+    if float64_first(sides, dtype):
         quick = _against_reference(sides, values, cot_seed, dtype, device, tally)
         if isinstance(quick, list):
             return quick
@@ -209,13 +209,6 @@ def _check(
             _blame_autocast(called, sides, values, cot_seed, device)
         return [called]
     return _judged(sides, values, called, cot_seed, dtype, device, tally, ref64)
-
-
-def _reference_first(sides: Sides, dtype: str) -> bool:
-    """Whether a float32 example is first judged against the float64 twin alone: under
-    the oracle's own tolerances (a user's ``rtol``/``atol`` compare with the float32
-    twin, as documented)."""
-    return dtype == "float32" and not (sides.user_tol or {}).get(dtype)
 
 
 def _against_reference(sides, values, cot_seed, dtype, device, tally):

@@ -156,3 +156,50 @@ def test_a_finite_gradient_where_the_twin_says_infinity_is_a_finding():
     pair = sides(safe, jnp.sqrt, specs=(TensorSpec(("n",), 0.0, 2.0),))
     found = check(pair, values=(np.array([0.0, 1.0, 4.0]),))
     assert [d.argument for d in found if d.check == "vjp"] == [0]
+
+
+# --- float32: the twin's float64 program first -------------------------------------------
+
+
+def _twin_dtypes(pair, monkeypatch):
+    """The dtypes the twin's vjp program is run in, recorded."""
+    seen = []
+    run = pair.twin.run
+
+    def recording(values, dtype, device, cotangents):
+        seen.append(dtype)
+        return run(values, dtype, device, cotangents)
+
+    monkeypatch.setattr(pair.twin, "run", recording)
+    return seen
+
+
+def test_a_right_float32_example_runs_only_the_twins_float64_program(monkeypatch):
+    pair = sides(torch.sin, jnp.sin)
+    seen = _twin_dtypes(pair, monkeypatch)
+    assert check(pair, dtype="float32") == []
+    assert seen == ["float64"]
+
+
+def test_a_wrong_float32_example_is_judged_with_the_float32_twin_too(monkeypatch):
+    wrong = function(torch.sin, lambda g, x: 2 * g * torch.cos(x))
+    pair = sides(wrong, jnp.sin)
+    seen = _twin_dtypes(pair, monkeypatch)
+    found = check(pair, dtype="float32")
+    assert [(f.blame, f.diagnosis, f.dtype) for f in found] == [("torch", "scaled", "float32")]
+    assert seen[:2] == ["float64", "float32"]  # then the full judgement, as before
+
+
+def test_a_users_tolerance_keeps_the_float32_twin_first(monkeypatch):
+    from oracle.judge.tolerance import user_tolerance
+
+    guard = Guard(5.0)
+    pair = Sides(
+        TorchSide(torch.sin, (X,), guard),
+        TwinSide(jnp.sin, (X,), guard),
+        (X,),
+        {"float32": {None: user_tolerance(1e-3, 1e-3, "float32")}},
+    )
+    seen = _twin_dtypes(pair, monkeypatch)
+    assert check(pair, dtype="float32") == []
+    assert seen == ["float32"]
