@@ -35,10 +35,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
+from ..pair.bridge import jax_device
+from ..pair.compiling import options_for
 from ..pair.twin_side import twin_forward, twin_vjp
 
 __all__ = [
     "magnitudes_of_jaxpr",
+    "magnitudes_program",
     "term_magnitudes",
     "output_magnitudes",
     "ROUNDING",
@@ -188,13 +191,52 @@ def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], arg_mags: 
     return [read(v) for v in jaxpr.outvars]
 
 
-def magnitudes_of_jaxpr(closed: Any, args: Sequence[Any]) -> list[np.ndarray | None]:
-    """Per output of ``closed`` (a ClosedJaxpr) at ``args``: the magnitude of the terms
-    it was summed from (None for non-floating outputs). Call inside float64 scope."""
+def _magnitudes(closed: Any, args: Sequence[Any]) -> list[Any]:
     arrays = [jnp.asarray(a) for a in args]
     mags = [jnp.abs(a) if _is_float(a) else None for a in arrays]
-    outs = _evaluate(closed.jaxpr, closed.consts, arrays, mags)
-    return [None if m is None else np.asarray(m, dtype=np.float64) for _, m in outs]
+    return [m for _, m in _evaluate(closed.jaxpr, closed.consts, arrays, mags)]
+
+
+def magnitudes_of_jaxpr(closed: Any, args: Sequence[Any]) -> list[np.ndarray | None]:
+    """Per output of ``closed`` (a ClosedJaxpr) at ``args``: the magnitude of the terms
+    it was summed from (None for non-floating outputs). Call inside float64 scope.
+
+    Runs op by op (each primitive a small program of its own); the twin's own rounding
+    model runs compiled instead, once per signature (:func:`magnitudes_program`)."""
+    return [
+        None if m is None else np.asarray(m, dtype=np.float64) for m in _magnitudes(closed, args)
+    ]
+
+
+def magnitudes_program(program: Any) -> Any:
+    """A body for :meth:`~oracle.pair.twin_side.TwinSide.program`: ``program``'s jaxpr
+    (traced on the arguments' shapes) interpreted with the rounding model, so that the
+    whole model compiles to one program per signature and is cached with the twin's
+    other programs. Op by op, every primitive at every new shape was a compilation of
+    its own (a run over ill-conditioned float32 inputs spent half its time in them)."""
+
+    def body(jax_fn, layout, statics, *args):
+        def f(*a):
+            return program(jax_fn, layout, statics, *a)
+
+        closed = jax.make_jaxpr(f)(*args)
+        return _magnitudes(closed, jax.tree_util.tree_leaves(args))
+
+    return body
+
+
+def _compiled(twin: Any, which: str, program: Any, values, device: str, *extra):
+    layout, g = twin.split(values, "float64", device)
+    fn = twin.program(
+        ("magnitudes", which, device),
+        magnitudes_program(program),
+        (0, 1, 2),
+        options_for(True, device),
+    )
+    args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), *extra)
+    with jax.default_device(jax_device(device)):
+        mags = twin.guard.call("twin", which, fn, twin.fn, layout, tuple(g["static"]), *args)
+    return g, [None if m is None else np.asarray(m, dtype=np.float64) for m in mags]
 
 
 def term_magnitudes(
@@ -202,17 +244,8 @@ def term_magnitudes(
 ) -> list[np.ndarray | None]:
     """Per differentiated argument, the magnitude of the terms the twin's float64
     gradient is summed from (call inside float64 ``precision_scope``)."""
-    layout, g = twin.split(values, "float64", device)
     cots = tuple(np.asarray(c, dtype=np.float64) for c in cotangents if c is not None)
-    statics = tuple(g["static"])
-
-    def vjp(diff, arrays, scalars, cts):
-        return twin_vjp(twin.fn, layout, statics, diff, arrays, scalars, cts)
-
-    args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), cots)
-    closed = twin.guard.call("twin", "vjp", jax.make_jaxpr(vjp), *args)
-    flat = jax.tree_util.tree_leaves(args)
-    mags = twin.guard.call("twin", "vjp", magnitudes_of_jaxpr, closed, flat)
+    g, mags = _compiled(twin, "vjp", twin_vjp, values, device, cots)
     return mags[len(mags) - len(g["diff"]) :]
 
 
@@ -221,13 +254,4 @@ def output_magnitudes(twin: Any, values: Sequence[Any], device: str) -> list[np.
     summed from (call inside float64 ``precision_scope``): outputs are judged with the
     same rounding model as gradients (an exact 0 against the twin's 2e-17, where the
     terms are of size 1, is rounding)."""
-    layout, g = twin.split(values, "float64", device)
-    statics = tuple(g["static"])
-
-    def forward(diff, arrays, scalars):
-        return twin_forward(twin.fn, layout, statics, diff, arrays, scalars)
-
-    args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]))
-    closed = twin.guard.call("twin", "forward", jax.make_jaxpr(forward), *args)
-    flat = jax.tree_util.tree_leaves(args)
-    return twin.guard.call("twin", "forward", magnitudes_of_jaxpr, closed, flat)
+    return _compiled(twin, "forward", twin_forward, values, device)[1]

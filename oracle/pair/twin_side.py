@@ -248,7 +248,8 @@ class TwinSide:
     def output_shapes(
         self, values: Sequence[Any], dtype: str, device: str
     ) -> list[tuple[int, ...] | None]:
-        """Shapes of the floating outputs (None for the others), traced once per signature."""
+        """Shapes of the floating outputs (None for the others), traced once per signature
+        (float32 and float64 share one)."""
         if self._eager:  # they may depend on the data: computed for each example
             leaves = self._eagerly("forward", values, dtype, device)
             return [
@@ -256,7 +257,8 @@ class TwinSide:
             ]
         layout = self._layout(values)
         key = (
-            dtype,
+            # a twin's shapes do not change between float32 and float64: traced once
+            "float32/64" if dtype in ("float32", "float64") else dtype,
             device,
             layout,
             tuple(

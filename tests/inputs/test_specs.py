@@ -183,12 +183,20 @@ def test_several_dimensions_draw_from_a_pool_not_the_product():
     assert any(len(set(c)) == 3 for c in three)
     # explicit sizes are kept as given
     assert size_combinations([[2, 5], sizes]) == [
-        (2, 1), (5, 1), (2, 2), (5, 2), (5, 3), (2, 8), (5, 8)
+        (2, 1),
+        (5, 1),
+        (2, 2),
+        (5, 2),
+        (5, 3),
+        (2, 8),
+        (5, 8),
     ]
 
 
 @settings(max_examples=80, derandomize=True, database=None)
-@given(example_strategy(normalize_inputs([tensor("a b c")]), {"a": (1, 8), "b": (1, 8), "c": (1, 8)}))
+@given(
+    example_strategy(normalize_inputs([tensor("a b c")]), {"a": (1, 8), "b": (1, 8), "c": (1, 8)})
+)
 def test_drawn_sizes_are_combinations_of_the_pool(ex):
     pool = size_combinations([dimension_sizes(1, 8)] * 3)
     assert (ex.dims["a"], ex.dims["b"], ex.dims["c"]) in pool

@@ -75,3 +75,37 @@ def test_term_magnitudes_of_a_twins_gradient():
     assert mag[0] == pytest.approx(2.0)
     assert mag[1] >= 2.0  # the gradient itself there: 2 x 2 x 0.5
     twin.release()
+
+
+def test_a_twins_rounding_model_is_one_compiled_program_per_signature_with_the_same_values():
+    # op by op, each primitive of the model was a compilation of its own at each new shape
+    # (a run over ill-conditioned float32 inputs spent half its time in them)
+    def twin_fn(x, y):
+        return jnp.sum(jnp.tanh(x) * y) / jnp.sqrt(jnp.sum(x**2) + 1.0)
+
+    twin = TwinSide(twin_fn, (TensorSpec(("n",)), TensorSpec(("n",))))
+    compiled: list[str] = []
+
+    def count(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    rng = np.random.default_rng(0)
+    counts: list[int] = []
+    try:
+        with precision_scope("float64", "cpu"):
+            for n in (3, 3, 3, 5):
+                x, y = rng.normal(size=n), rng.normal(size=n)
+                before = len(compiled)
+                got = term_magnitudes(twin, [x, y], "cpu", [np.array(0.7)])
+                counts.append(len(compiled) - before)
+                grads = lambda x, y: jax.vjp(twin_fn, x, y)[1](jnp.asarray(0.7))  # noqa: E731
+                eager = magnitudes_of_jaxpr(jax.make_jaxpr(grads)(x, y), [x, y])
+                for g, e in zip(got, eager[-2:], strict=True):
+                    np.testing.assert_allclose(g, e, rtol=1e-12)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+        twin.release()
+    # one program for the first signature, none for it again, one for the next
+    assert counts == [1, 0, 0, 1]

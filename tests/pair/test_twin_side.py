@@ -87,6 +87,24 @@ def test_output_shapes_are_none_for_non_float_outputs():
         assert side.output_shapes([X_VALUE, np.array([0, 1])], "float32", "cpu") == [(2,), None]
 
 
+def test_output_shapes_are_traced_once_for_float32_and_float64():
+    traced = []
+
+    def twin(x):
+        traced.append(x.dtype)
+        return x[:2] * 2
+
+    side = TwinSide(twin, [X])
+    for dtype in ("float32", "float64", "float32"):
+        with precision_scope(dtype, "cpu"):
+            assert side.output_shapes([X_VALUE], dtype, "cpu") == [(2,)]
+    assert traced == [jnp.float32]  # shapes do not change with the float dtype
+    with precision_scope("float16", "cpu"):
+        assert side.output_shapes([X_VALUE], "float16", "cpu") == [(2,)]
+    assert len(traced) == 2  # a low dtype is traced on its own
+    side.release()
+
+
 def test_a_twin_that_raises_is_a_twin_side_error():
     def twin(x):
         raise ValueError("no twin today")
