@@ -107,5 +107,6 @@ REASONS: dict[str, str] = {
     "nothing_compared": "no output or gradient was compared in the whole run",
     "structure": "the outputs differ in structure (count, shape, kind)",
     "float32_output": "torch returned a float32 output in a float64 run",
+    "output_precision": "a float64 output off by float32's rounding of the terms it is made of",
     "not_supported": "the pair uses what the oracle cannot check yet (complex outputs): the run ends there",
 }

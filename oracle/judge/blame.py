@@ -61,6 +61,7 @@ __all__ = [
     "side_error",
     "disconnected",
     "float32_output",
+    "output_precision",
     "output_rounding_only",
     "output_mismatch",
     "compiled_differs",
@@ -116,6 +117,18 @@ def disconnected(arg: int, torch_grad: Any, twin_grad: np.ndarray, *, cut: bool)
         "torch",
         "disconnected",
         f"no gradient reaches argument {arg}: {how}; the twin's gradient is not zero",
+    )
+
+
+def output_precision(i: int, level: float) -> Verdict:
+    """A float64 output off by float32's rounding of the terms it is made of."""
+    return Verdict(
+        "torch",
+        "precision",
+        f"torch computes output {i} at a lower precision than float64: off by {level:.3g} x "
+        "float32's epsilon of the terms it is made of, where float64 arithmetic is good to "
+        "about 1e-6 of that (a float32 constant or buffer, or a .float() in the forward?)",
+        reason="output_precision",
     )
 
 
@@ -214,6 +227,11 @@ def judge_gradient(
         return Verdict("torch", "disconnected", f"no gradient reaches argument {arg} in float64")
     if dtype != "float64" and close64(tk, jk):
         return _only_in_low_precision(torch_grad, reference, dtype, arg)
+    if dtype == "float32" and _float32_rounding_of_terms(probe, k, torch_grad, reference):
+        # where the formula cancels, float32 is off by this much whatever the code; torch's
+        # float64 gradient, which would show its formula right, may be wrong on its own
+        # (computed in float32: a float64 finding of its own run)
+        return Verdict("none", "mismatch", "float32 rounding of the terms")
 
     # the rounding model interprets the twin's vjp op by op (tens of milliseconds): paid
     # up front only for gaps small enough to be rounding or float32 arithmetic
@@ -270,6 +288,26 @@ def _called_again(probe: Probe, k: int, xs, torch_grad, dtype: str, arg: int) ->
             "in the backward",
         )
     return None
+
+
+#: a float32 gradient within this many float32 roundings of the size of the terms it is
+#: summed from is rounding (the twin's float32 allowance is 8 times its own error)
+FLOAT32_ROUNDINGS = 8.0
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _float32_rounding_of_terms(probe: Probe, k: int, torch_grad, reference) -> bool:
+    """Every element of torch's float32 gradient within :data:`FLOAT32_ROUNDINGS`
+    roundings in float32 of the terms the twin's float64 gradient is summed from."""
+    a = np.asarray(torch_grad, dtype=np.float64)
+    e = np.asarray(reference, dtype=np.float64)
+    if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
+        return False
+    terms = probe.term_magnitudes(k)
+    if terms is None:
+        return False
+    terms = np.broadcast_to(terms, e.shape)
+    return bool(np.all(np.abs(a - e) <= FLOAT32_ROUNDINGS * _EPS32 * terms))
 
 
 def _only_in_low_precision(torch_grad, reference, dtype: str, arg: int) -> Verdict:
