@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # the catalog, and its Triton kernels (in Triton's interpreter without a GPU)
 run: $(STAMP)
-	$(BIN)/python -m oracle losses losses._kernels --triton auto
+	$(BIN)/python -m oracle losses losses._kernels --triton auto --jobs auto
 
 # two xdist workers, one test file each at a time (module fixtures stay shared): about
 # 1.6x faster than serially on this 2-core machine (tests/benchmarks/run.py --only speed)

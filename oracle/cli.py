@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .options import CHECKS, enable_compile_cache, parse_checks, parse_timeout, write_reproducers
+from .pool import parse_jobs
 from .vocabulary import DTYPE_NAMES
 
 __all__ = ["main", "format_table"]
@@ -107,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check each pair in a worker process: user code that kills the process "
         "(os._exit, a segfault, the out-of-memory killer) is a finding, and the run goes on",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=parse_jobs,
+        default=1,
+        metavar="N",
+        help="check N pairs at once, each in a worker process as with --isolate (auto: one "
+        "per CPU, at most 8); the table is the same, in registration order (default: 1, in "
+        "this process)",
     )
     p.add_argument("--list", action="store_true", help="list the registered pairs and exit")
     p.add_argument(
@@ -260,6 +271,9 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.timeout is not None:
         kwargs["timeout"] = args.timeout
 
+    if args.jobs > 1 and len(pairs) > 1:
+        done = _in_workers(pairs, kwargs, args.jobs, args.triton, stderr)
+        return _report(args, seed, *done, stdout)
     rows, reports = [], {}
     start = time.perf_counter()
     interrupted = 0  # the pairs Ctrl-C left unchecked, the one it stopped included
@@ -267,7 +281,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.isolate:
         from .isolate import Isolated
 
-        isolated = Isolated()
+        isolated = Isolated(args.triton)
     try:
         for i, pair in enumerate(pairs, 1):
             _progress(stderr, f"[{i}/{len(pairs)}] {pair.name} ...")
@@ -293,17 +307,57 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     finally:
         if isolated is not None:
             isolated.close()
+    stopped = f"INTERRUPTED (Ctrl-C) in {pair.name}" if interrupted else ""
+    done = (time.perf_counter() - start, stopped, interrupted, len(pairs))
+    return _report(args, seed, rows, reports, done, stdout)
+
+
+def _in_workers(
+    pairs: Sequence[Any], kwargs: dict[str, Any], jobs: int, triton: str | None, stderr: TextIO
+):
+    """``--jobs N``: the pairs in N worker processes (:mod:`oracle.pool`); the rows in
+    registration order, and what :func:`_report` says of an interruption."""
+    from .pool import Stopped, check_in_workers
+
+    start, count = time.perf_counter(), [0]
+    n = len(pairs)
+
+    def done(i: int, pair: Any, got: list[Any], seconds: float) -> None:
+        count[0] += 1
+        mark = "ok" if all(r.expected for r in got) else "UNEXPECTED"
+        outcomes = ", ".join(r.outcome for r in got)
+        _progress(
+            stderr, f"[{count[0]}/{n}] {pair.name}: {outcomes} ({mark}, {seconds:.1f}s)", True
+        )
+
+    stderr.write(f"oracle: {min(jobs, n)} worker processes\n")
+    stopped, left = "", 0
+    try:
+        checked = check_in_workers(pairs, kwargs, jobs, done, triton)
+    except Stopped as exc:
+        checked = exc.checked
+        names = [pairs[i].name for i in sorted(checked.interrupted)]
+        left = len(checked.interrupted) + len(checked.unchecked)
+        stopped = "INTERRUPTED (Ctrl-C)" + (f" in {', '.join(names)}" if names else "")
+        _progress(stderr, "interrupted (Ctrl-C)", True)
+    order = sorted(checked.reports)
+    rows = [r for i in order for r in checked.rows[i]]
+    reports = {pairs[i].name: checked.reports[i] for i in order}
+    return rows, reports, (time.perf_counter() - start, stopped, left, n)
+
+
+def _report(args, seed, rows, reports, done, stdout: TextIO) -> int:
+    """The table, the summary, the reports of what was unexpected, and the files asked
+    for; the exit status."""
+    seconds, stopped, interrupted, n = done
     stdout.write(format_table(rows) + "\n")
     unexpected = [r for r in rows if not r.expected]
     stdout.write(
         f"\n{len(rows) - len(unexpected)} of {len(rows)} outcomes as expected "
-        f"in {time.perf_counter() - start:.1f}s (seed {seed})\n"
+        f"in {seconds:.1f}s (seed {seed})\n"
     )
     if interrupted:
-        stdout.write(
-            f"INTERRUPTED (Ctrl-C) in {pair.name}: {interrupted} of {len(pairs)} pairs not "
-            "checked to the end\n"
-        )
+        stdout.write(f"{stopped}: {interrupted} of {n} pairs not checked to the end\n")
     for name in dict.fromkeys(r.name for r in unexpected):
         stdout.write(f"\n{reports[name]}\n")
     if args.reproducer_dir:

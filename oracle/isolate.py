@@ -125,11 +125,16 @@ class Isolated:
         rows = isolated.outcomes(pair, report)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, triton: str | None = None) -> None:
+        #: ``--triton``'s mode: the worker sets Triton up so before it imports a module
+        self.triton = triton
         self._proc: subprocess.Popen | None = None
         self._requests: int | None = None  # our end of the worker's request pipe
         self._replies: int | None = None  # our end of the pipe the worker answers on
         self._buffer = b""
+        #: set by whoever passed Ctrl-C on to the worker (:mod:`oracle.pool`): its death
+        #: from then on is the end of an interrupted run, not a crash
+        self.stopping = False
 
     def __enter__(self) -> Isolated:
         return self
@@ -139,8 +144,11 @@ class Isolated:
 
     # --- the public face ---------------------------------------------------------
 
-    def verify(self, pair: Any, **kwargs: Any) -> IsolatedReport:
-        """``pair.verify(**kwargs)`` in the worker, one run per dtype and device."""
+    def verify(self, pair: Any, *, whole: bool = False, **kwargs: Any) -> IsolatedReport:
+        """``pair.verify(**kwargs)`` in the worker, one run per dtype and device; or, with
+        ``whole``, all of them in one request, as an in-process ``verify`` runs them (the
+        later dtype starts from what the earlier one found: the same table), and a run at
+        a time only when the worker dies in it (the runs before its death are kept)."""
         if pair.module == "__main__":
             raise ValueError(
                 f"{pair.name}: a pair checked in a worker process must be registered in an "
@@ -152,6 +160,13 @@ class Isolated:
         devices = opts.get("devices")
         devices = [None] if devices is None else [devices] if isinstance(devices, str) else devices
         parts: list[Report] = []
+        if whole:
+            one = {**kwargs, "dtypes": list(dtypes)}
+            if devices != [None]:
+                one["devices"] = list(devices)
+            report = self._one(pair, one, parts)
+            if not getattr(report, "crashed", None):
+                return _merge(pair.name, [report])
         for device in devices:
             for dtype in dtypes:
                 one = {**kwargs, "dtypes": [dtype]}
@@ -177,6 +192,32 @@ class Isolated:
             rows.append(row)
         return rows
 
+    def interrupt(self) -> None:
+        """Pass Ctrl-C on to the worker (from another thread than the one verifying):
+        it sends the partial report of the pair it checks, which that thread's
+        :meth:`verify` raises as :class:`~oracle.Interrupted`."""
+        self.stopping = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        """End the worker now (from another thread); its thread's :meth:`verify` then
+        raises :class:`~oracle.Interrupted` with what the worker last said."""
+        self.stopping = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def stop(self) -> None:
+        """End the worker at once and close the pipes (its partial report is in)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self.close()
+
     def close(self) -> None:
         """End the worker: it exits when its request pipe closes; killed if it lingers."""
         proc, self._proc = self._proc, None
@@ -201,6 +242,7 @@ class Isolated:
             "kwargs": kwargs,
             "path": list(sys.path),
             "cache": _compile_cache_dir(),
+            "triton": self.triton,
         }
         try:
             line = json.dumps(request) + "\n"
@@ -225,6 +267,11 @@ class Isolated:
                     self._proc.wait()
                     return self._crashed(pair, kwargs, note, hang_message(quiet))
                 if msg is None:  # the worker is gone
+                    if self.stopping:  # killed when it did not stop in time: not a crash
+                        self.stop()
+                        raise Interrupted(
+                            _merge(pair.name, [*done, _unfinished(pair, kwargs, note)])
+                        )
                     return self._crashed(pair, kwargs, note)
                 if "progress" in msg:
                     if "example" in msg["progress"]:  # a new example: no call made yet
@@ -232,10 +279,16 @@ class Isolated:
                     note.update(msg["progress"])
                 elif "report" in msg:
                     return report_from_dict(msg["report"])
+                elif "interrupted" in msg:  # Ctrl-C reached the worker first
+                    partial = report_from_dict(msg["interrupted"])
+                    self.stop()
+                    raise Interrupted(_merge(pair.name, [*done, partial]))
                 elif "error" in msg:
                     raise _error(msg["error"])
         except BrokenPipeError:  # it died between two pairs
             return self._crashed(pair, kwargs, note)
+        except Interrupted:
+            raise
         except KeyboardInterrupt:
             partial = self._interrupted()
             if partial is None:
@@ -293,8 +346,14 @@ class Isolated:
         env = dict(os.environ)
         # the same oracle as ours, whatever made it importable here
         env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
+        # Ctrl-C is ignored until the worker is ready to answer it (_serve): one that
+        # comes while it imports torch and JAX ends it without a traceback
+        boot = (
+            "import signal, runpy; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "runpy.run_module('oracle.isolate', run_name='__main__', alter_sys=True)"
+        )
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "oracle.isolate", str(requests_r), str(replies_w)],
+            [sys.executable, "-c", boot, str(requests_r), str(replies_w)],
             pass_fds=(requests_r, replies_w),
             stdin=subprocess.DEVNULL,
             stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
@@ -318,6 +377,16 @@ class Isolated:
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
+
+
+def _unfinished(pair: Any, kwargs: dict[str, Any], note: dict[str, Any]) -> IsolatedReport:
+    """The partial report of a run the worker was killed in after Ctrl-C (it sent none)."""
+    run = RunSummary(
+        dtype=note.get("dtype") or kwargs["dtypes"][0],
+        device=note.get("device") or (kwargs.get("devices") or ["cpu"])[0],
+    )
+    run.examples = note.get("example", 0)
+    return IsolatedReport(name=pair.name, runs=[run], seed=kwargs.get("seed"), interrupted=True)
 
 
 def _has_fileno(stream: Any) -> bool:
@@ -454,7 +523,7 @@ def _serve(requests_fd: int, replies_fd: int) -> None:
 
     signal.signal(signal.SIGINT, first_interrupt_only)
     progress.set_sink(note)
-    cache = None
+    cache = triton = None
     with os.fdopen(requests_fd, "r") as requests:
         for line in requests:
             req = json.loads(line)
@@ -464,6 +533,10 @@ def _serve(requests_fd: int, replies_fd: int) -> None:
                     from .options import enable_compile_cache
 
                     cache = enable_compile_cache(req["cache"])
+                if req.get("triton") and triton is None:  # before the module's kernels
+                    from .pair.triton import prepare
+
+                    triton = prepare(req["triton"])
                 importlib.import_module(req["module"])
                 from .registration import registry
 

@@ -199,6 +199,19 @@ def _speed(d: dict[str, Any]) -> str:
             " s",
         ),
         row("the same, warm", warm["wall_s"], f"{warm['wall_s']:.1f} s", "catalog_warm_s", " s"),
+        *(
+            [
+                row(
+                    f"the same, warm, `--jobs auto` ({jobs['workers']} worker processes)",
+                    jobs["wall_s"],
+                    f"{jobs['wall_s']:.1f} s",
+                    "catalog_warm_s",
+                    " s",
+                )
+            ]
+            if (jobs := d["catalog"].get("jobs"))
+            else []
+        ),
         row(
             "`make test`'s suite in a fresh clone",
             suite,

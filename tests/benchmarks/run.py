@@ -548,6 +548,18 @@ def print_speed(r: dict[str, Any]) -> str:
             f"<= {TARGETS['catalog_warm_s']:g} s",
             mark("catalog_warm_s", warm["wall_s"]),
         ),
+        *(
+            [
+                (
+                    f"  the same, warm, --jobs auto ({jobs['workers']} workers)",
+                    f"{jobs['wall_s']:.1f} s",
+                    f"<= {TARGETS['catalog_warm_s']:g} s",
+                    mark("catalog_warm_s", jobs["wall_s"]),
+                )
+            ]
+            if (jobs := r["catalog"].get("jobs"))
+            else []
+        ),
         (
             "make test's suite, nothing cached",
             f"{suite_s:.0f} s" if suite_s else suite.get("skipped", "-"),

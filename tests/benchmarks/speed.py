@@ -117,12 +117,15 @@ def small_pair(rounds: int = 3) -> dict[str, Any]:
 
 
 def catalog_cold_warm() -> dict[str, Any]:
-    """``python -m oracle losses`` twice on one new compilation cache."""
+    """``python -m oracle losses`` twice on one new compilation cache, then a third time
+    with ``--jobs auto`` (a worker process per CPU) on the same, warm cache."""
     with tempfile.TemporaryDirectory() as cache:
         env = {"ORACLE_CACHE_DIR": cache, "ORACLE_BENCH_PROGRAM": "1"}
         cold = catalog_run(env=env)
         warm = catalog_run(env=env)
-    return {"cold": cold, "warm": warm}
+        jobs = catalog_run(["--jobs", "auto"], env=env)
+    jobs["workers"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return {"cold": cold, "warm": warm, "jobs": jobs}
 
 
 #: what ``make test`` runs after set-up (the Makefile's test target)

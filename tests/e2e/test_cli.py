@@ -72,9 +72,38 @@ def test_exits_2_on_usage_errors(argv, message):
     assert message in err
 
 
+@pytest.mark.slow  # two worker processes: each imports torch and JAX
+def test_jobs_checks_pairs_in_worker_processes_and_prints_the_same_table_in_order(tmp_path):
+    argv = ["tests.pairs_good", "tests.pairs_bad", "--seed", "3", "--device", "cpu"]
+    argv += ["--max-examples", "20", "--no-compile-cache"]
+    code_1, out_1, _ = run(*argv)
+    code_2, out_2, err_2 = run(*argv, "--jobs", "2", "--json", str(tmp_path / "out.json"))
+    table = (
+        lambda out: [  # noqa: E731  (the rows, without the time the run took)
+            line.split()[:7] for line in out.splitlines() if line.startswith("cli_")
+        ]
+    )
+    assert code_2 == code_1 == 1  # pairs_bad holds a missed specimen
+    assert table(out_2) == table(out_1) and len(table(out_1)) == 8
+    assert "oracle: 2 worker processes" in err_2
+    assert err_2.count("/4] cli_") == 4  # each pair's line as it ends, in any order
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert list(data["reports"]) == [
+        "cli_good_sin",
+        "cli_scaled_exp",
+        "cli_flipped_sin",
+        "cli_not_actually_wrong",
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        pytest.param(
+            ["--jobs", "0"],
+            "argument -j/--jobs: '0': expected a positive number of worker processes, or auto",
+            id="zero-jobs",
+        ),
         pytest.param(
             ["--checks", "vjp,nope"],
             "argument --checks: 'vjp,nope': expected a comma-separated list of vjp, jvp, hvp, "

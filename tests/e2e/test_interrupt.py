@@ -95,7 +95,12 @@ def test_an_interrupt_while_hypothesis_replays_two_failures_is_not_swallowed():
 
 @pytest.mark.slow  # a program in a subprocess: it imports torch and JAX
 @pytest.mark.parametrize(
-    "isolate", [pytest.param([], id="in-process"), pytest.param(["--isolate"], id="isolated")]
+    "isolate",
+    [
+        pytest.param([], id="in-process"),
+        pytest.param(["--isolate"], id="isolated"),
+        pytest.param(["--jobs", "2"], id="two-workers"),
+    ],
 )
 def test_the_command_line_stops_within_a_second_of_sigint_and_prints_what_it_checked(isolate):
     cmd = [sys.executable, "-m", "oracle", "tests.e2e.pairs_slow", "--seed", "0", *isolate]

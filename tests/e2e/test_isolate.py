@@ -23,9 +23,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @pytest.mark.slow  # worker processes: each imports torch and JAX
-def test_a_run_with_pairs_that_exit_and_segfault_reports_both_and_checks_the_right_one(tmp_path):
+@pytest.mark.parametrize(
+    "workers", [pytest.param(["--isolate"], id="isolate"), pytest.param(["--jobs", "2"], id="jobs")]
+)
+def test_a_run_with_pairs_that_exit_and_segfault_reports_both_and_checks_the_right_one(
+    tmp_path, workers
+):
     out, err = io.StringIO(), io.StringIO()
-    argv = ["tests.e2e.pairs_crash", "--isolate", "--seed", "0", "--device", "cpu"]
+    argv = ["tests.e2e.pairs_crash", *workers, "--seed", "0", "--device", "cpu"]
     argv += ["--dtype", "float64", "--max-examples", "5", "--json", str(tmp_path / "out.json")]
     code = main(argv, stdout=out, stderr=err)
     text = out.getvalue()

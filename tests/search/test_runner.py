@@ -246,7 +246,6 @@ def test_a_later_dtype_searches_as_usual_when_the_example_passes_there():
     # a sigmoid written exp(x) / (1 + exp(x)) overflows in float32 only: the carried
     # example passes in float64, whose run then draws its own examples
     import jax
-    import jax.numpy as jnp
 
     import oracle
     from oracle import tensor
