@@ -33,6 +33,7 @@ from ..report.records import Divergence, RunSummary
 from ..report.replay import example_dict, reproducer
 from ..validation import InputSpecError, InputSpecTypeError
 from ..vocabulary import EXTRA
+from .constants import pair_constants, pinned_constants
 from .database import database_key, seeded, set_database_key
 from .interrupt import surfaced_interrupts
 from .profiles import CAMPAIGN_PROFILE
@@ -331,7 +332,10 @@ class _Run:
         """Run the test; what it found, shrunk (an oracle bug is reported, not raised)."""
         name, dtype, device = self.name, self.dtype, self.device
         try:
-            with surfaced_interrupts():  # never taken for a finding (see .interrupt)
+            # never taken for a finding (see .interrupt); the draws depend on the seed and
+            # the pair's own code, not on what else is imported (see .constants)
+            pool = pair_constants(self.sides.torch.fn, self.sides.twin.fn)
+            with surfaced_interrupts(), pinned_constants(pool):
                 test()
         except KeyboardInterrupt:
             self.summary.interrupted = True  # what was found so far is kept; nothing more runs
