@@ -33,24 +33,29 @@ DRAWS = 3
 _EXACT = _MOVES | {"neg", "abs", "sign", "stop_gradient", "min", "reduce_min", "select_n"}
 
 
-def _rounded(o: Any, rng, eps: float, tiny: float, largest: float) -> Any:
+def _rounded(o: Any, rng, eps: float, tiny: float, largest: float, nearest: bool = False) -> Any:
     """``o`` moved by half the spacing of the low dtype's numbers at its magnitude, up or
     down at random: a rounding's error, relative for normal numbers (eps/2), absolute
     (half the smallest subnormal) near 0, where float16 loses digits to underflow; beyond
     the dtype's largest number, infinity (float16 overflows past 65504); below its
-    smallest subnormal, one of its two neighbours, 0 or that subnormal, at random (float16
-    flushes exp(-18) to 0, and a formula dividing by it overflows)."""
+    smallest subnormal, one of its two neighbours, 0 or that subnormal: the nearest one
+    when ``nearest`` (as float16 itself rounds: exp(-20) to 0, and exp(-20) / exp(-20) is
+    0/0), at random otherwise (float16 flushes exp(-18) to 0, and a formula dividing by
+    it overflows)."""
     m = jnp.abs(o)
     exponent = jnp.floor(jnp.log2(jnp.where(m > 0, m, 1.0)))
     # 0 rounds to itself
     spacing = jnp.where(m > 0, jnp.maximum(eps * jnp.exp2(exponent), tiny), 0.0)
     up = rng.choice([-1.0, 1.0], size=np.shape(o))
     moved = o + 0.5 * spacing * up
-    moved = jnp.where((m > 0) & (m < tiny), jnp.sign(o) * tiny * (up > 0), moved)
+    keep = (m >= 0.5 * tiny) if nearest else (up > 0)
+    moved = jnp.where((m > 0) & (m < tiny), jnp.sign(o) * tiny * keep, moved)
     return jnp.where(m > largest, jnp.sign(o) * jnp.inf, moved)
 
 
-def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, limits: tuple):
+def _evaluate(
+    jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, limits: tuple, nearest=False
+):
     env: dict[Any, Any] = {}
 
     def read(v: Any) -> Any:
@@ -66,12 +71,12 @@ def _evaluate(jaxpr: Any, consts: Sequence[Any], args: Sequence[Any], rng, limit
         if sub is not None and eqn.primitive.name in _CALLS:
             sub_jaxpr, sub_consts = sub
             n = len(sub_jaxpr.invars)
-            outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], rng, limits)
+            outs = _evaluate(sub_jaxpr, sub_consts, vals[-n:], rng, limits, nearest)
         else:
             outs = eqn.primitive.bind(*vals, **eqn.params)
             outs = list(outs) if eqn.primitive.multiple_results else [outs]
             if eqn.primitive.name not in _EXACT:
-                outs = [_rounded(o, rng, *limits) if _is_float(o) else o for o in outs]
+                outs = [_rounded(o, rng, *limits, nearest) if _is_float(o) else o for o in outs]
         for v, o in zip(eqn.outvars, outs, strict=True):
             env[v] = o
     return [read(v) for v in jaxpr.outvars]
@@ -100,9 +105,11 @@ def jittered(
     flat = [jnp.asarray(a) for a in jax.tree_util.tree_leaves(args)]
     rng = np.random.default_rng(7)
     samples = []
-    for _ in range(draws):
+    for draw in range(draws):
+        # the first sample underflows as the dtype rounds (to the nearest neighbour); the
+        # others at random
         outs = twin.guard.call(
-            "twin", "vjp", _evaluate, closed.jaxpr, closed.consts, flat, rng, limits
+            "twin", "vjp", _evaluate, closed.jaxpr, closed.consts, flat, rng, limits, draw == 0
         )
         outs = [np.asarray(o, dtype=np.float64) for o in outs]
         split = len(outs) - len(g["diff"])
