@@ -54,6 +54,7 @@ from .probe import (
     directional_derivative,
     rounding_noise,
 )
+from .rounding import float32_rounding_of_terms
 from .tolerance import compare, forward_tolerance
 
 __all__ = [
@@ -290,24 +291,12 @@ def _called_again(probe: Probe, k: int, xs, torch_grad, dtype: str, arg: int) ->
     return None
 
 
-#: a float32 gradient within this many float32 roundings of the size of the terms it is
-#: summed from is rounding (the twin's float32 allowance is 8 times its own error)
-FLOAT32_ROUNDINGS = 8.0
-_EPS32 = float(np.finfo(np.float32).eps)
-
-
 def _float32_rounding_of_terms(probe: Probe, k: int, torch_grad, reference) -> bool:
-    """Every element of torch's float32 gradient within :data:`FLOAT32_ROUNDINGS`
-    roundings in float32 of the terms the twin's float64 gradient is summed from."""
-    a = np.asarray(torch_grad, dtype=np.float64)
-    e = np.asarray(reference, dtype=np.float64)
-    if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
-        return False
-    terms = probe.term_magnitudes(k)
-    if terms is None:
-        return False
-    terms = np.broadcast_to(terms, e.shape)
-    return bool(np.all(np.abs(a - e) <= FLOAT32_ROUNDINGS * _EPS32 * terms))
+    """Torch's float32 gradient is float32's rounding of the terms the twin's float64
+    gradient is summed from (:func:`oracle.judge.rounding.float32_rounding_of_terms`)."""
+    if not (np.all(np.isfinite(torch_grad)) and np.all(np.isfinite(reference))):
+        return False  # the rounding model is not paid for a non-finite gap
+    return float32_rounding_of_terms(torch_grad, reference, probe.term_magnitudes(k))
 
 
 def _only_in_low_precision(torch_grad, reference, dtype: str, arg: int) -> Verdict:

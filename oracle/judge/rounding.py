@@ -35,12 +35,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from ..pair.bridge import jax_device
+from ..pair.bridge import jax_device, precision_scope
 from ..pair.compiling import options_for
 from ..pair.twin_side import twin_forward, twin_vjp
 
 __all__ = [
     "magnitudes_of_jaxpr",
+    "OutputRounding",
+    "FLOAT32_ROUNDINGS",
+    "float32_rounding_of_terms",
     "magnitudes_program",
     "term_magnitudes",
     "output_magnitudes",
@@ -255,3 +258,77 @@ def output_magnitudes(twin: Any, values: Sequence[Any], device: str) -> list[np.
     same rounding model as gradients (an exact 0 against the twin's 2e-17, where the
     terms are of size 1, is rounding)."""
     return _compiled(twin, "forward", twin_forward, values, device)[1]
+
+
+class OutputRounding:
+    """The rounding model for outputs (:func:`oracle.judge.rounding.output_magnitudes`),
+    computed at most once per example, and only when an output is off."""
+
+    def __init__(self, twin: Any, values: Sequence[Any], device: str):
+        self.twin, self.values, self.device = twin, values, device
+        self._mags: list[np.ndarray | None] | None = None
+
+    def within(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> bool:
+        """Whether float64 ``actual64`` is within rounding of the reference everywhere:
+        a gap of at most ``ROUNDING`` x eps x the size of the terms of each element."""
+        if not self._terms(i):
+            return False
+        a = np.asarray(actual64, dtype=np.float64)
+        e = np.asarray(reference64, dtype=np.float64)
+        terms = np.broadcast_to(self._mags[i], e.shape)
+        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
+            return False
+        return bool(np.all(np.abs(a - e) <= ROUNDING * _EPS64 * terms))
+
+    def within_float32(self, i: int, actual: np.ndarray, reference64: np.ndarray) -> bool:
+        """Whether a float32 output is float32's rounding of its terms
+        (:func:`float32_rounding_of_terms`): where the formula cancels (``1 + tanh(u)`` at
+        ``tanh(u) = -1 + 1e-7``), float32 arithmetic is off by that much whatever the
+        code, so a gap there is no finding even when torch's float64 forward, which would
+        show it, is wrong too (computed in float32: a float64 finding of its own)."""
+        return self._terms(i) and float32_rounding_of_terms(actual, reference64, self._mags[i])
+
+    def float32_level(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> float | None:
+        """A float64 output off beyond rounding: the worst gap in float32 roundings of
+        the size of the terms (:data:`~oracle.judge.rounding.PRECISION` to 100 is
+        arithmetic at float32's precision, as for gradients); None without the model."""
+        if not self._terms(i):
+            return None
+        a = np.asarray(actual64, dtype=np.float64)
+        e = np.asarray(reference64, dtype=np.float64)
+        terms = np.broadcast_to(self._mags[i], e.shape)
+        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.abs(a - e)
+            level = np.where(terms > 0, gap / (_EPS32 * terms), np.where(gap > 0, np.inf, 0.0))
+        return float(level.max()) if level.size else None
+
+    def _terms(self, i: int) -> bool:
+        if self._mags is None:
+            try:
+                with precision_scope("float64", self.device):
+                    self._mags = output_magnitudes(self.twin, self.values, self.device)
+            except Exception:
+                self._mags = []
+        return i < len(self._mags) and self._mags[i] is not None
+
+
+_EPS64 = float(np.finfo(np.float64).eps)
+_EPS32 = float(np.finfo(np.float32).eps)
+#: a float32 output or gradient within this many float32 roundings of the size of its
+#: terms is rounding (the number of roundings of a short formula: the twin's allowance's 8)
+FLOAT32_ROUNDINGS = 8.0
+
+
+def float32_rounding_of_terms(actual: Any, reference64: Any, terms: Any) -> bool:
+    """Every element of float32 ``actual`` within :data:`FLOAT32_ROUNDINGS` roundings in
+    float32 of the size of the ``terms`` the float64 ``reference64`` is made of."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(reference64, dtype=np.float64)
+    if terms is None or a.shape != e.shape:
+        return False
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
+        return False
+    terms = np.broadcast_to(terms, e.shape)
+    return bool(np.all(np.abs(a - e) <= FLOAT32_ROUNDINGS * _EPS32 * terms))

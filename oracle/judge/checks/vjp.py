@@ -32,7 +32,7 @@ from ..blame import (
 from ..findings import Verdict, divergence
 from ..low_precision import input_values, judge_low
 from ..probe import Probe
-from ..rounding import PRECISION, ROUNDING, output_magnitudes
+from ..rounding import PRECISION, OutputRounding
 from ..tolerance import Comparison, compare, float64_first, tolerance_of
 from .contract import mutation_findings
 
@@ -473,74 +473,6 @@ def _disconnected(
     return found
 
 
-class _OutputRounding:
-    """The rounding model for outputs (:func:`oracle.judge.rounding.output_magnitudes`),
-    computed at most once per example, and only when an output is off."""
-
-    def __init__(self, sides: Sides, values: Sequence[Any], device: str):
-        self.sides, self.values, self.device = sides, values, device
-        self._mags: list[np.ndarray | None] | None = None
-
-    def within(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> bool:
-        """Whether float64 ``actual64`` is within rounding of the reference everywhere:
-        a gap of at most ``ROUNDING`` x eps x the size of the terms of each element."""
-        if not self._terms(i):
-            return False
-        a = np.asarray(actual64, dtype=np.float64)
-        e = np.asarray(reference64, dtype=np.float64)
-        terms = np.broadcast_to(self._mags[i], e.shape)
-        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
-            return False
-        return bool(np.all(np.abs(a - e) <= ROUNDING * _EPS64 * terms))
-
-    def within_float32(self, i: int, actual: np.ndarray, reference64: np.ndarray, k: float) -> bool:
-        """Whether a float32 output is within ``k`` roundings in float32 of the size of
-        the terms of each element: where the formula cancels (``1 + tanh(u)`` at
-        ``tanh(u) = -1 + 1e-7``), float32 arithmetic is off by that much whatever the
-        code, so a gap there is no finding even when torch's float64 forward, which
-        would show it, is wrong too (computed in float32: a float64 finding of its own)."""
-        if not self._terms(i):
-            return False
-        a = np.asarray(actual, dtype=np.float64)
-        e = np.asarray(reference64, dtype=np.float64)
-        terms = np.broadcast_to(self._mags[i], e.shape)
-        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
-            return False
-        return bool(np.all(np.abs(a - e) <= k * _EPS32 * terms))
-
-    def float32_level(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> float | None:
-        """A float64 output off beyond rounding: the worst gap in float32 roundings of
-        the size of the terms (:data:`~oracle.judge.rounding.PRECISION` to 100 is
-        arithmetic at float32's precision, as for gradients); None without the model."""
-        if not self._terms(i):
-            return None
-        a = np.asarray(actual64, dtype=np.float64)
-        e = np.asarray(reference64, dtype=np.float64)
-        terms = np.broadcast_to(self._mags[i], e.shape)
-        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.abs(a - e)
-            level = np.where(terms > 0, gap / (_EPS32 * terms), np.where(gap > 0, np.inf, 0.0))
-        return float(level.max()) if level.size else None
-
-    def _terms(self, i: int) -> bool:
-        if self._mags is None:
-            try:
-                with precision_scope("float64", self.device):
-                    self._mags = output_magnitudes(self.sides.twin, self.values, self.device)
-            except Exception:
-                self._mags = []
-        return i < len(self._mags) and self._mags[i] is not None
-
-
-_EPS64 = float(np.finfo(np.float64).eps)
-_EPS32 = float(np.finfo(np.float32).eps)
-#: a float32 output within this many float32 roundings of the size of its terms is
-#: rounding (the number of roundings of a short formula: the twin's allowance's 8)
-_FLOAT32_ROUNDINGS = 8.0
-
-
 def _judge_outputs(
     sides: Sides,
     values: Sequence[Any],
@@ -552,7 +484,7 @@ def _judge_outputs(
 ) -> Divergence | None:
     """The first output that differs beyond rounding, as a forward finding."""
     out_scale = lambda: _largest(j_out.leaves)  # noqa: E731
-    mags = _OutputRounding(sides, values, device)
+    mags = OutputRounding(sides.twin, values, device)
     t64 = None  # torch's own forward in float64, if a float32 output needs it
     for i, (a, b) in enumerate(zip(t_out.leaves, j_out.leaves, strict=True)):
         if a.dtype.kind != "f":
@@ -570,7 +502,7 @@ def _judge_outputs(
                 continue
             if mags.within(i, t64.leaves[i], expected):
                 continue
-            if dtype == "float32" and mags.within_float32(i, a, expected, _FLOAT32_ROUNDINGS):
+            if dtype == "float32" and mags.within_float32(i, a, expected):
                 continue
         if not c.ok and not c.nonfinite_mismatch and dtype == "float64":
             if mags.within(i, a, expected):
