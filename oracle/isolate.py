@@ -317,10 +317,7 @@ class Isolated:
         alone), take its partial report if it comes at once, and end it."""
         report = None
         if self._proc is not None and self._proc.poll() is None:
-            try:
-                self._proc.send_signal(signal.SIGINT)
-            except OSError:
-                pass
+            self.interrupt()
             deadline = time.monotonic() + INTERRUPT_GRACE
             while True:
                 try:
@@ -340,6 +337,7 @@ class Isolated:
     # --- the worker process and its pipes ----------------------------------------
 
     def _start(self) -> None:
+        self.stopping = False  # a fresh worker: nobody asked it to stop
         requests_r, self._requests = os.pipe()
         self._replies, replies_w = os.pipe()
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -36,7 +36,7 @@ import numpy as np
 from jax.extend import core as jcore
 
 from ..pair.bridge import jax_device, precision_scope
-from ..pair.compiling import options_for
+from ..pair.compiling import SMALL_PROGRAM, options_for
 from ..pair.twin_side import twin_forward, twin_vjp
 
 __all__ = [
@@ -230,11 +230,13 @@ def magnitudes_program(program: Any) -> Any:
 
 def _compiled(twin: Any, which: str, program: Any, values, device: str, *extra):
     layout, g = twin.split(values, "float64", device)
+    # compiled as the twin's own programs are: quickly when small, optimised when large
+    small = sum(np.size(a) for a in g["diff"] + g["array"]) < SMALL_PROGRAM
     fn = twin.program(
-        ("magnitudes", which, device),
+        ("magnitudes", which, device, small),
         magnitudes_program(program),
         (0, 1, 2),
-        options_for(True, device),
+        options_for(small, device),
     )
     args = (tuple(g["diff"]), tuple(g["array"]), tuple(g["scalar"]), *extra)
     with jax.default_device(jax_device(device)):
@@ -268,15 +270,31 @@ class OutputRounding:
         self.twin, self.values, self.device = twin, values, device
         self._mags: list[np.ndarray | None] | None = None
 
+    def terms(self, i: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The size of the terms of output ``i``'s elements, in ``shape``; None when the
+        model cannot run on the twin."""
+        if self._mags is None:
+            try:
+                with precision_scope("float64", self.device):
+                    self._mags = output_magnitudes(self.twin, self.values, self.device)
+            except Exception:
+                self._mags = []
+        if i >= len(self._mags) or self._mags[i] is None:
+            return None
+        try:
+            return np.broadcast_to(self._mags[i], shape)
+        except ValueError:
+            return None
+
     def within(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> bool:
         """Whether float64 ``actual64`` is within rounding of the reference everywhere:
         a gap of at most ``ROUNDING`` x eps x the size of the terms of each element."""
-        if not self._terms(i):
-            return False
         a = np.asarray(actual64, dtype=np.float64)
         e = np.asarray(reference64, dtype=np.float64)
-        terms = np.broadcast_to(self._mags[i], e.shape)
-        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
+        terms = self.terms(i, e.shape)
+        if terms is None or a.shape != e.shape:
+            return False
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
             return False
         return bool(np.all(np.abs(a - e) <= ROUNDING * _EPS64 * terms))
 
@@ -286,32 +304,8 @@ class OutputRounding:
         ``tanh(u) = -1 + 1e-7``), float32 arithmetic is off by that much whatever the
         code, so a gap there is no finding even when torch's float64 forward, which would
         show it, is wrong too (computed in float32: a float64 finding of its own)."""
-        return self._terms(i) and float32_rounding_of_terms(actual, reference64, self._mags[i])
-
-    def float32_level(self, i: int, actual64: np.ndarray, reference64: np.ndarray) -> float | None:
-        """A float64 output off beyond rounding: the worst gap in float32 roundings of
-        the size of the terms (:data:`~oracle.judge.rounding.PRECISION` to 100 is
-        arithmetic at float32's precision, as for gradients); None without the model."""
-        if not self._terms(i):
-            return None
-        a = np.asarray(actual64, dtype=np.float64)
-        e = np.asarray(reference64, dtype=np.float64)
-        terms = np.broadcast_to(self._mags[i], e.shape)
-        if a.shape != e.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(e))):
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.abs(a - e)
-            level = np.where(terms > 0, gap / (_EPS32 * terms), np.where(gap > 0, np.inf, 0.0))
-        return float(level.max()) if level.size else None
-
-    def _terms(self, i: int) -> bool:
-        if self._mags is None:
-            try:
-                with precision_scope("float64", self.device):
-                    self._mags = output_magnitudes(self.twin, self.values, self.device)
-            except Exception:
-                self._mags = []
-        return i < len(self._mags) and self._mags[i] is not None
+        terms = self.terms(i, np.shape(reference64))
+        return float32_rounding_of_terms(actual, reference64, terms)
 
 
 _EPS64 = float(np.finfo(np.float64).eps)

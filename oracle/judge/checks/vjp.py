@@ -29,10 +29,11 @@ from ..blame import (
     output_rounding_only,
     side_error,
 )
+from ..diagnosis import rounding_view
 from ..findings import Verdict, divergence
 from ..low_precision import input_values, judge_low
 from ..probe import Probe
-from ..rounding import PRECISION, OutputRounding
+from ..rounding import OutputRounding
 from ..tolerance import Comparison, compare, float64_first, tolerance_of
 from .contract import mutation_findings
 
@@ -507,9 +508,10 @@ def _judge_outputs(
         if not c.ok and not c.nonfinite_mismatch and dtype == "float64":
             if mags.within(i, a, expected):
                 continue
-            level = mags.float32_level(i, a, expected)
-            if level is not None and PRECISION <= level <= 100.0:
-                verdict = output_precision(i, level)
+            # at float32's level of its terms: the gradients' rule (rounding_view)
+            view = rounding_view(a, expected, mags.terms(i, np.shape(expected)))
+            if view.precision_only:
+                verdict = output_precision(i, view.worst_level)
                 return divergence("forward", verdict, dtype=dtype, device=device, comparison=c)
         if not c.ok:
             compiled = _compiled_vs_eager(sides, values, dtype, device, i, b)
